@@ -1,0 +1,2 @@
+//! Shared pieces of the imia examples.
+#![forbid(unsafe_code)]

@@ -1,0 +1,107 @@
+//! Password verification.
+//!
+//! Authenticators that check passwords (HTTP Basic, the login flow) go through a
+//! [`PasswordVerifier`]. The argon2id hasher that production apps use comes with the login
+//! features; [`InsecurePlaintextVerifier`] exists for tests and examples only.
+
+use std::{fmt, future::Future};
+
+use subtle::ConstantTimeEq;
+
+use crate::error::BoxError;
+
+/// Checks a password against a stored hash.
+///
+/// # Security
+///
+/// Implementations compare in constant time, never log the password or the hash, and answer
+/// `Ok(false)` (not an error) for a hash they cannot parse: a broken stored hash must not be
+/// mistaken for an outage, nor ever for a match.
+///
+/// When the user does not exist, imia still verifies the offered password once against
+/// [`dummy_hash`](PasswordVerifier::dummy_hash), so that unknown users cost the same time as
+/// known ones.
+///
+/// # Examples
+///
+/// ```
+/// use imia::password::{InsecurePlaintextVerifier, PasswordVerifier};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let v = InsecurePlaintextVerifier;
+/// assert!(v.verify("pa$$word", "pa$$word").await.unwrap());
+/// assert!(!v.verify("pa$$word", "other").await.unwrap());
+/// assert!(!v.verify("", "").await.unwrap()); // an empty hash never matches
+/// # });
+/// ```
+pub trait PasswordVerifier: Send + Sync + 'static {
+    /// Whether `password` matches `hash`. An empty `hash` must never match.
+    fn verify(&self, password: &str, hash: &str) -> impl Future<Output = Result<bool, PasswordError>>;
+
+    /// A hash made with the current parameters, verified against when the user is unknown or has
+    /// no usable password, to spend the same work. Its result is ignored.
+    fn dummy_hash(&self) -> &str {
+        ""
+    }
+}
+
+/// Password verification could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// The password is longer than the verifier accepts. Treated as a wrong password.
+    #[error("password too long")]
+    TooLong,
+    /// Too many verifications are queued; try again later. Answers 503.
+    #[error("password verification is saturated")]
+    Busy,
+    /// The verifier failed for another reason. Answers 500.
+    #[error("password verification failed")]
+    Failed(#[source] BoxError),
+}
+
+/// Compares passwords as plain text, in constant time. **Insecure**: it expects the stored
+/// "hash" to be the password itself. For tests and examples only.
+#[derive(Clone, Copy, Default)]
+pub struct InsecurePlaintextVerifier;
+
+impl fmt::Debug for InsecurePlaintextVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InsecurePlaintextVerifier")
+    }
+}
+
+impl PasswordVerifier for InsecurePlaintextVerifier {
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+        Ok(constant_time_eq(password.as_bytes(), hash.as_bytes()) && !hash.is_empty())
+    }
+}
+
+/// Whether two byte strings are equal, in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_verifier_matches_exactly() {
+        actix_rt::System::new().block_on(async {
+            let v = InsecurePlaintextVerifier;
+            assert!(v.verify("a:b", "a:b").await.unwrap());
+            assert!(!v.verify("a:b", "a:B").await.unwrap());
+            assert!(!v.verify("a", "a ").await.unwrap());
+            assert!(!v.verify("", "").await.unwrap());
+            assert_eq!(v.dummy_hash(), "");
+        });
+    }
+
+    #[test]
+    fn constant_time_eq_handles_lengths() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"a", b""));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+    }
+}

@@ -1,0 +1,112 @@
+//! User providers: where users come from.
+//!
+//! A [`UserProvider`] loads users by id (sessions, impersonation), by username (HTTP Basic,
+//! login forms) and by token (API keys, bearer tokens). imia ships [`InMemoryProvider`]; the
+//! Diesel providers come behind the `diesel` features. Write your own by implementing the trait.
+
+use std::{future::Future, sync::Arc};
+
+use crate::{error::ProviderError, user::UserLike};
+
+mod memory;
+
+pub use memory::{InMemoryProvider, InMemoryProviderBuilder};
+
+/// The result of a provider lookup: `Ok(None)` is "no such user", `Err` is a failure.
+pub type ProviderResult<U> = Result<Option<U>, ProviderError>;
+
+/// Loads users for the authenticators.
+///
+/// Every method answers `Ok(Some(user))`, `Ok(None)` (no such user) or `Err` (the store
+/// failed: the request then fails closed with an opaque 500/503, it is never treated as "no
+/// user"). Providers return users whatever their [`is_active`](UserLike::is_active) flag: imia
+/// itself refuses inactive users.
+///
+/// The futures need not be `Send`: actix-web runs each request on one thread.
+///
+/// # Examples
+///
+/// A provider over a fixed list, written by hand:
+///
+/// ```
+/// use std::borrow::Cow;
+/// use imia::{UserLike, error::ProviderError, provider::UserProvider};
+///
+/// #[derive(Clone)]
+/// struct User { id: String, email: String }
+///
+/// impl UserLike for User {
+///     fn id(&self) -> Cow<'_, str> { Cow::Borrowed(&self.id) }
+///     fn username(&self) -> Option<Cow<'_, str>> { Some(Cow::Borrowed(&self.email)) }
+/// }
+///
+/// struct Users(Vec<User>);
+///
+/// impl UserProvider for Users {
+///     type User = User;
+///
+///     async fn find_by_id(&self, id: &str) -> Result<Option<User>, ProviderError> {
+///         Ok(self.0.iter().find(|u| u.id == id).cloned())
+///     }
+///     async fn find_by_username(&self, username: &str) -> Result<Option<User>, ProviderError> {
+///         Ok(self.0.iter().find(|u| u.email == username).cloned())
+///     }
+///     async fn find_by_token(&self, _token: &str) -> Result<Option<User>, ProviderError> {
+///         Ok(None) // this app has no API tokens
+///     }
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let users = Users(vec![User { id: "1".into(), email: "ann@example.com".into() }]);
+/// let found = users.find_by_username("ann@example.com").await.unwrap();
+/// assert_eq!(found.map(|u| u.id), Some("1".to_string()));
+/// # });
+/// ```
+pub trait UserProvider: Send + Sync + 'static {
+    /// The user type this provider loads.
+    type User: UserLike;
+
+    /// Finds a user by the canonical string form of its id ([`UserLike::id`]).
+    fn find_by_id(&self, id: &str) -> impl Future<Output = ProviderResult<Self::User>>;
+
+    /// Finds a user by the name they log in with.
+    fn find_by_username(&self, username: &str) -> impl Future<Output = ProviderResult<Self::User>>;
+
+    /// Finds a user by an API or bearer token presented on the request.
+    fn find_by_token(&self, token: &str) -> impl Future<Output = ProviderResult<Self::User>>;
+
+    /// Stores a new password hash for `user` (used to rehash on login when the hashing
+    /// parameters changed). Returns whether the provider stored it; the default stores nothing.
+    fn update_password_hash(
+        &self,
+        user: &Self::User,
+        new_hash: &str,
+    ) -> impl Future<Output = Result<bool, ProviderError>> {
+        let _ = (user, new_hash);
+        async { Ok(false) }
+    }
+}
+
+impl<P: UserProvider> UserProvider for Arc<P> {
+    type User = P::User;
+
+    fn find_by_id(&self, id: &str) -> impl Future<Output = ProviderResult<Self::User>> {
+        (**self).find_by_id(id)
+    }
+
+    fn find_by_username(&self, username: &str) -> impl Future<Output = ProviderResult<Self::User>> {
+        (**self).find_by_username(username)
+    }
+
+    fn find_by_token(&self, token: &str) -> impl Future<Output = ProviderResult<Self::User>> {
+        (**self).find_by_token(token)
+    }
+
+    fn update_password_hash(
+        &self,
+        user: &Self::User,
+        new_hash: &str,
+    ) -> impl Future<Output = Result<bool, ProviderError>> {
+        (**self).update_password_hash(user, new_hash)
+    }
+}

@@ -1,0 +1,2 @@
+//! Helpers for imia's cross-crate tests.
+#![forbid(unsafe_code)]
