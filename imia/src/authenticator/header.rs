@@ -76,6 +76,11 @@ pub(crate) fn is_token68(s: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+pub(crate) fn from_value_for_tests<'a>(value: &'a [u8], scheme: &str) -> AuthHeader<'a> {
+    parse(value, scheme, DEFAULT_MAX_CREDENTIAL_LEN)
+}
+
+#[cfg(test)]
 mod tests {
     use actix_web::{http::header::HeaderValue, test::TestRequest};
 
@@ -169,9 +174,4 @@ mod tests {
         assert!(!is_tchar(' '));
         assert!(!is_tchar('"'));
     }
-}
-
-#[cfg(test)]
-pub(crate) fn from_value_for_tests<'a>(value: &'a [u8], scheme: &str) -> AuthHeader<'a> {
-    parse(value, scheme, DEFAULT_MAX_CREDENTIAL_LEN)
 }

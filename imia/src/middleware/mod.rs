@@ -351,10 +351,10 @@ impl AuthenticationBuilder {
         if self.fallback == Fallback::Redirect && self.login_url.is_none() {
             return Err(ConfigError::MissingLoginUrl);
         }
-        if let Some(url) = &self.login_url {
-            if redirect::safe_next(url).is_none() || HeaderValue::from_str(url).is_err() {
-                return Err(ConfigError::InvalidLoginUrl(url.clone()));
-            }
+        if let Some(url) = &self.login_url
+            && (redirect::safe_next(url).is_none() || HeaderValue::from_str(url).is_err())
+        {
+            return Err(ConfigError::InvalidLoginUrl(url.clone()));
         }
         Ok(self.build_config())
     }

@@ -1,0 +1,11 @@
+//! HTTP-level tests of imia: one binary, files by concern.
+
+mod api_key;
+mod basic;
+mod chain;
+mod common;
+mod extractors;
+mod paths;
+#[cfg(feature = "session")]
+mod session;
+mod token;

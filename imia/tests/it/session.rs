@@ -1,0 +1,136 @@
+//! Session authentication on actix-session.
+
+use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
+use actix_web::{App, HttpResponse, cookie::Key, test as atest, web};
+use imia::{
+    Authentication,
+    authenticator::{ApiKeyAuthenticator, SESSION_USER_KEY, SessionAuthenticator},
+};
+
+use crate::common::*;
+
+/// Logs in whoever is named in the path, without a password: the login flow is not under test.
+async fn force_login(session: Session, id: web::Path<String>) -> actix_web::Result<HttpResponse> {
+    session.renew();
+    session.insert(SESSION_USER_KEY, id.into_inner())?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn store_number(session: Session) -> actix_web::Result<HttpResponse> {
+    session.insert(SESSION_USER_KEY, 42)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+fn session_app(
+    key: Key,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(Authentication::new((
+            SessionAuthenticator::new(users()),
+            ApiKeyAuthenticator::new(users()),
+        )))
+        .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
+        .route("/login/{id}", web::post().to(force_login))
+        .route("/number", web::post().to(store_number))
+        .default_service(web::to(whoami))
+}
+
+fn session_cookie(r: &Reply) -> Option<String> {
+    r.all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("id="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn the_user_in_the_session_is_authenticated() {
+    let key = Key::generate();
+    let app = atest::init_service(session_app(key.clone())).await;
+    let login = send(&app, atest::TestRequest::post().uri("/login/root@localhost")).await;
+    let cookie = session_cookie(&login).expect("a session cookie");
+    let r = send(&app, get("/whoami").insert_header(("Cookie", cookie))).await;
+    assert_eq!(r.id(), "root@localhost");
+    assert_eq!(r.json()["state"], "authenticated");
+}
+
+#[actix_web::test]
+async fn a_session_for_an_unknown_or_inactive_user_is_purged_and_anonymous() {
+    let key = Key::generate();
+    let app = atest::init_service(session_app(key.clone())).await;
+    for id in ["ghost@localhost", "disabled@localhost"] {
+        let login = send(&app, atest::TestRequest::post().uri(&format!("/login/{id}"))).await;
+        let cookie = session_cookie(&login).unwrap();
+        let r = send(&app, get("/whoami").insert_header(("Cookie", cookie))).await;
+        assert_eq!(r.id(), serde_json::Value::Null, "{id}");
+        let removal = r
+            .all("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with("id="))
+            .expect("the cookie is removed");
+        assert!(
+            removal.contains("Max-Age=0") || removal.contains("expires=Thu, 01 Jan 1970"),
+            "{removal}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_stale_session_does_not_block_other_credentials() {
+    let key = Key::generate();
+    let app = atest::init_service(session_app(key.clone())).await;
+    let login = send(&app, atest::TestRequest::post().uri("/login/ghost@localhost")).await;
+    let cookie = session_cookie(&login).unwrap();
+    let r = send(
+        &app,
+        get("/whoami?apikey=customer-token").insert_header(("Cookie", cookie)),
+    )
+    .await;
+    assert_eq!(r.id(), "customer@localhost");
+}
+
+#[actix_web::test]
+async fn an_unreadable_session_value_is_anonymous_not_an_error() {
+    let key = Key::generate();
+    let app = atest::init_service(session_app(key.clone())).await;
+    let stored = send(&app, atest::TestRequest::post().uri("/number")).await;
+    let cookie = session_cookie(&stored).unwrap();
+    let r = send(&app, get("/whoami").insert_header(("Cookie", cookie))).await;
+    assert_eq!(r.id(), serde_json::Value::Null);
+}
+
+#[actix_web::test]
+async fn a_forged_cookie_is_anonymous() {
+    let key = Key::generate();
+    let app = atest::init_service(session_app(key.clone())).await;
+    let login = send(&app, atest::TestRequest::post().uri("/login/root@localhost")).await;
+    let cookie = session_cookie(&login).unwrap();
+    // The same session signed with another key is not accepted.
+    let other = atest::init_service(session_app(Key::generate())).await;
+    let r = send(&other, get("/whoami").insert_header(("Cookie", cookie))).await;
+    assert_eq!(r.id(), serde_json::Value::Null);
+    let r = send(&app, get("/whoami").insert_header(("Cookie", "id=garbage"))).await;
+    assert_eq!(r.id(), serde_json::Value::Null);
+}
+
+#[actix_web::test]
+async fn without_session_middleware_the_session_authenticator_finds_nothing() {
+    let app = atest::init_service(
+        App::new()
+            .wrap(Authentication::new((
+                SessionAuthenticator::new(users()),
+                ApiKeyAuthenticator::new(users()),
+            )))
+            .default_service(web::to(whoami)),
+    )
+    .await;
+    assert_eq!(send(&app, get("/")).await.id(), serde_json::Value::Null);
+    assert_eq!(send(&app, get("/?apikey=root-token")).await.id(), "root@localhost");
+}
