@@ -72,6 +72,8 @@
 #[allow(unused_extern_crates)]
 extern crate self as imia;
 
+#[doc(hidden)]
+pub mod __private;
 pub mod authenticator;
 pub mod error;
 mod extract;
@@ -91,3 +93,6 @@ pub use crate::{
     token::{ANONYMOUS_NAME, LoginState, UserToken},
     user::UserLike,
 };
+
+#[cfg(feature = "macros")]
+pub use imia_macros::{UserLike, protected};

@@ -5,6 +5,8 @@ mod basic;
 mod chain;
 mod common;
 mod extractors;
+#[cfg(all(feature = "macros", feature = "session"))]
+mod macros;
 mod paths;
 #[cfg(feature = "session")]
 mod session;

@@ -1,0 +1,238 @@
+//! `#[derive(UserLike)]` and `#[protected]` in a running app.
+
+use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
+use actix_web::{App, HttpResponse, Responder, cookie::Key, get, test as atest, web};
+use imia::{
+    Authentication, CurrentUser, Fallback, UserLike, UserToken,
+    authenticator::{ApiKeyAuthenticator, SESSION_USER_KEY, SessionAuthenticator, TokenAuthenticator},
+    protected,
+    provider::InMemoryProvider,
+};
+
+use crate::common::*;
+
+#[derive(Clone, Debug, UserLike)]
+struct Member {
+    id: i64,
+    email: String,
+    name: Option<String>,
+    password_hash: Option<String>,
+    /// Space-separated, as a database column holds it.
+    scopes: String,
+    api_token: Option<String>,
+    is_active: bool,
+}
+
+fn members() -> InMemoryProvider<Member> {
+    let member = |id, email: &str, name: Option<&str>, scopes: &str, token: &str, active| Member {
+        id,
+        email: email.into(),
+        name: name.map(Into::into),
+        password_hash: None,
+        scopes: scopes.into(),
+        api_token: Some(token.into()),
+        is_active: active,
+    };
+    InMemoryProvider::new([
+        member(
+            1,
+            "root@example.com",
+            Some("Root"),
+            "admin billing:read",
+            "t-root",
+            true,
+        ),
+        member(2, "user@example.com", None, "", "t-user", true),
+        member(
+            3,
+            "billing@example.com",
+            Some("Bill"),
+            "billing:read,billing:write",
+            "t-bill",
+            true,
+        ),
+        member(4, "gone@example.com", None, "admin", "t-gone", false),
+    ])
+}
+
+#[test]
+fn derive_reads_fields_by_name() {
+    let m = Member {
+        id: 7,
+        email: "ann@example.com".into(),
+        name: None,
+        password_hash: None,
+        scopes: "a, b c".into(),
+        api_token: Some(String::new()),
+        is_active: true,
+    };
+    assert_eq!(m.id(), "7");
+    assert_eq!(m.username().as_deref(), Some("ann@example.com"));
+    assert_eq!(
+        m.display_name(),
+        "ann@example.com",
+        "no name: falls back to the username"
+    );
+    assert_eq!(m.hashed_password(), "");
+    assert_eq!(m.scopes(), ["a", "b", "c"]);
+    assert!(m.has_scope("b") && !m.has_scope("a,"));
+    assert_eq!(m.api_token(), None, "an empty token is no token");
+    assert!(m.is_active());
+}
+
+#[protected]
+async fn members_only(user: CurrentUser<Member>) -> impl Responder {
+    HttpResponse::Ok().body(format!("hello {}", user.display_name()))
+}
+
+#[protected(scopes = "admin")]
+async fn admin_only(token: UserToken) -> HttpResponse {
+    HttpResponse::Ok().body(format!("admin {}", token.display_name()))
+}
+
+#[protected(scopes = "billing:read", any = "admin billing:write")]
+async fn billing(path: web::Path<u32>) -> Result<String, actix_web::Error> {
+    let id = path.into_inner();
+    if id == 0 {
+        return Err(actix_web::error::ErrorNotFound("no invoice 0"));
+    }
+    Ok(format!("invoice {id}"))
+}
+
+#[get("/routed")]
+#[protected(scopes = "admin")]
+async fn routed() -> &'static str {
+    "routed admin"
+}
+
+#[protected(any = "admin")]
+#[get("/routed-above")]
+async fn routed_above(req: actix_web::HttpRequest) -> String {
+    format!("above {}", req.path())
+}
+
+fn app_with(
+    auth: Authentication,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(auth)
+        .route("/members", web::get().to(members_only))
+        .service(web::resource("/admin").route(web::get().to(admin_only)))
+        .route("/billing/{id}", web::get().to(billing))
+        .service(routed)
+        .service(routed_above)
+}
+
+fn api_auth(fallback: Fallback, login_url: Option<&str>) -> Authentication {
+    let mut b = Authentication::builder()
+        .authenticators((
+            TokenAuthenticator::bearer(members()),
+            ApiKeyAuthenticator::new(members()),
+        ))
+        .fallback(fallback);
+    if let Some(url) = login_url {
+        b = b.login_url(url);
+    }
+    b.build().unwrap()
+}
+
+#[actix_web::test]
+async fn protected_answers_200_401_403() {
+    let app = atest::init_service(app_with(api_auth(Fallback::Nothing, None))).await;
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("/members", "", 401, ""),
+        ("/members", "t-user", 200, "hello user@example.com"),
+        ("/admin", "", 401, ""),
+        ("/admin", "t-user", 403, ""),
+        ("/admin", "t-root", 200, "admin Root"),
+        ("/billing/7", "t-root", 200, "invoice 7"),
+        ("/billing/7", "t-bill", 200, "invoice 7"),
+        ("/billing/7", "t-user", 403, ""),
+        ("/billing/0", "t-root", 404, "no invoice 0"),
+        ("/routed", "t-root", 200, "routed admin"),
+        ("/routed", "t-user", 403, ""),
+        ("/routed", "", 401, ""),
+        ("/routed-above", "t-root", 200, "above /routed-above"),
+        ("/routed-above", "t-bill", 403, ""),
+    ];
+    for (uri, token, status, body) in cases {
+        let mut req = get(uri);
+        if !token.is_empty() {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let r = send(&app, req).await;
+        assert_eq!(r.status.as_u16(), *status, "{uri} as {token:?}");
+        assert_eq!(r.body, body.as_bytes(), "{uri} as {token:?}");
+        if *status == 401 {
+            assert_eq!(r.all("www-authenticate"), ["Bearer"], "{uri}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn protected_redirects_browsers_when_a_login_url_is_set() {
+    for fallback in [Fallback::Nothing, Fallback::Redirect] {
+        let app = atest::init_service(app_with(api_auth(fallback, Some("/login")))).await;
+        let r = send(&app, get("/admin?x=1").insert_header(("Accept", "text/html"))).await;
+        assert_eq!(r.status, 303);
+        assert_eq!(r.header("location"), Some("/login?next=%2Fadmin%3Fx%3D1"));
+        let r = send(&app, get("/admin").insert_header(("Accept", "application/json"))).await;
+        assert_eq!(r.status, 401);
+        // Logged in without the scope: 403, never a redirect.
+        let r = send(&app, get("/admin?apikey=t-user").insert_header(("Accept", "text/html"))).await;
+        assert_eq!(r.status, 403);
+    }
+}
+
+#[actix_web::test]
+async fn protected_under_the_error_fallback() {
+    let app = atest::init_service(app_with(api_auth(Fallback::Error, None))).await;
+    assert_eq!(send(&app, get("/admin")).await.status, 401);
+    assert_eq!(send(&app, get("/admin?apikey=t-user")).await.status, 403);
+    assert_eq!(send(&app, get("/admin?apikey=t-root")).await.status, 200);
+}
+
+#[actix_web::test]
+async fn inactive_users_are_anonymous_to_protected_handlers() {
+    let app = atest::init_service(app_with(api_auth(Fallback::Nothing, None))).await;
+    // The token belongs to an inactive user: rejected by the middleware itself.
+    assert_eq!(send(&app, get("/admin?apikey=t-gone")).await.status, 401);
+}
+
+#[actix_web::test]
+async fn protected_without_the_middleware_is_a_500() {
+    let app = atest::init_service(App::new().service(web::resource("/admin").route(web::get().to(admin_only)))).await;
+    let r = send(&app, get("/admin")).await;
+    assert_eq!(r.status, 500);
+    assert!(r.body.is_empty());
+}
+
+#[actix_web::test]
+async fn protected_with_sessions() {
+    async fn login(session: Session) -> actix_web::Result<HttpResponse> {
+        session.renew();
+        session.insert(SESSION_USER_KEY, "1")?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let key = Key::generate();
+    let app = atest::init_service(
+        App::new()
+            .wrap(Authentication::new(SessionAuthenticator::new(members())))
+            .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
+            .route("/login", web::post().to(login))
+            .route("/admin", web::get().to(admin_only)),
+    )
+    .await;
+    let r = send(&app, atest::TestRequest::post().uri("/login")).await;
+    let cookie = r.all("set-cookie")[0].split(';').next().unwrap().to_owned();
+    let r = send(&app, get("/admin").insert_header(("Cookie", cookie))).await;
+    assert_eq!(r.body, "admin Root");
+}
