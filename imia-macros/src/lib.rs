@@ -11,15 +11,144 @@ mod attr;
 mod protected;
 mod user_like;
 
-/// Implements `imia::UserLike` for a struct from its fields. See the documentation of
-/// `imia::UserLike` (the derive) for the attributes.
+/// Implements `imia::UserLike` for a struct from its fields.
+///
+/// Works on plain structs, generic structs, tuple structs (with field attributes) and Diesel
+/// models (`#[derive(Queryable, Selectable, UserLike)]` beside `#[diesel(table_name = ...)]`).
+///
+/// # Field roles
+///
+/// | role | attribute | default field names | field types |
+/// |---|---|---|---|
+/// | id (required) | `#[imia(id)]` | `id` | anything `Display`: integers, strings, UUIDs |
+/// | username | `#[imia(username)]` | `username`, `email` | `String`, `&str`, `Option<String>`, ... |
+/// | password hash | `#[imia(password)]` | `password_hash`, `hashed_password`, `password` | `String` or `Option<String>` (`None`: no usable password) |
+/// | scopes | `#[imia(scopes)]` | `scopes` | `Vec<String>`, a set, a space- or comma-separated `String`, or an `Option` of one |
+/// | display name | `#[imia(display_name)]` | `display_name`, `name` | a string, or `Option` (falls back to the username, then the id) |
+/// | active flag | `#[imia(active)]` | `is_active`, `active` | `bool`, or `Option<bool>` (`None`: inactive) |
+/// | API token | `#[imia(token)]` | `api_token`, `token` | a string or `Option` of one (empty: none) |
+///
+/// `#[imia(skip)]` keeps a field from taking a role by its name.
+///
+/// # Struct attributes
+///
+/// - `#[imia(display_name = "method")]`: the display name is `self.method()` (anything that
+///   converts into `Cow<str>`, such as `String` or `&str`).
+/// - `#[imia(scopes_with = "path::to::function")]`: the scopes are `function(&self) -> Vec<String>`.
+/// - `#[imia(active_with = "path::to::function")]`: activity is `function(&self) -> bool`.
+/// - `#[imia(crate = "path")]`: where imia is, for crates that re-export it.
+///
+/// # Examples
+///
+/// ```
+/// use imia::UserLike;
+///
+/// #[derive(UserLike)]
+/// struct User {
+///     id: i64,
+///     email: String,
+///     password_hash: Option<String>,
+///     scopes: String, // "admin billing:read", as a database column holds it
+///     is_active: bool,
+/// }
+///
+/// let user = User {
+///     id: 7,
+///     email: "ann@example.com".into(),
+///     password_hash: None,
+///     scopes: "admin billing:read".into(),
+///     is_active: true,
+/// };
+/// assert_eq!(user.id(), "7");
+/// assert_eq!(user.display_name(), "ann@example.com");
+/// assert!(user.has_scope("billing:read"));
+/// assert_eq!(user.hashed_password(), "");
+/// ```
+///
+/// Fields with other names take their role by attribute:
+///
+/// ```
+/// use imia::UserLike;
+///
+/// #[derive(UserLike)]
+/// #[imia(display_name = "full_name")]
+/// struct Account {
+///     #[imia(id)]
+///     uuid: String,
+///     #[imia(username)]
+///     login: String,
+///     first: String,
+///     last: String,
+/// }
+///
+/// impl Account {
+///     fn full_name(&self) -> String {
+///         format!("{} {}", self.first, self.last)
+///     }
+/// }
+///
+/// let a = Account { uuid: "u-1".into(), login: "ann".into(), first: "Ann".into(), last: "Lee".into() };
+/// assert_eq!(a.display_name(), "Ann Lee");
+/// ```
+///
+/// # Errors
+///
+/// Compile errors point at the offending token: enums and unions, a missing id, a tuple struct
+/// without attributes, duplicate or unknown keys, and field types that cannot play their role.
 #[proc_macro_derive(UserLike, attributes(imia))]
 pub fn derive_user_like(input: TokenStream) -> TokenStream {
     debug("derive(UserLike)", user_like::expand(input.into())).into()
 }
 
-/// Requires an authenticated user (and scopes) before an actix-web handler runs. See the
-/// documentation of `imia::protected`.
+/// Requires an authenticated user, and optionally scopes, before an actix-web handler runs.
+///
+/// - `#[protected]`: any authenticated user;
+/// - `#[protected(scopes = "admin billing:read")]`: every listed scope;
+/// - `#[protected(any = "editor admin")]`: at least one listed scope;
+/// - both may be combined; `crate = "path"` names a re-exported imia.
+///
+/// An anonymous request is answered the way the `Authentication` middleware is configured: a
+/// 303 redirect to its login URL with `next` for browsers when one is set, else a 401 with the
+/// `WWW-Authenticate` challenges of its authenticators. A user without the scopes gets a 403.
+/// Without the middleware the answer is a 500, logged; the macro never panics.
+///
+/// Scope lists are checked at compile time: no empty list, no duplicates, printable ASCII
+/// separated by single spaces.
+///
+/// It works on `async fn` handlers with any extractors and any return type, registered with
+/// `web::resource(..).route(..)`/`App::route` or with actix's route macros, above or below them.
+/// The handler gains one hidden `HttpRequest` argument and returns
+/// `Either<YourType, HttpResponse>`; its body is untouched, so `return` and `?` behave as
+/// written. The success path allocates nothing.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, HttpResponse, get, web};
+/// use imia::{CurrentUser, UserLike, protected};
+///
+/// #[derive(UserLike)]
+/// struct User {
+///     id: i64,
+///     scopes: Vec<String>,
+/// }
+///
+/// #[get("/admin")]
+/// #[protected(scopes = "admin")]
+/// async fn admin(user: CurrentUser<User>) -> HttpResponse {
+///     HttpResponse::Ok().body(format!("hello admin {}", user.id))
+/// }
+///
+/// #[protected(any = "billing:read admin")]
+/// async fn invoice(id: web::Path<u32>) -> Result<String, actix_web::Error> {
+///     Ok(format!("invoice {}", id.into_inner()))
+/// }
+///
+/// let app = App::new()
+///     .service(admin)
+///     .route("/invoices/{id}", web::get().to(invoice));
+/// # let _ = app;
+/// ```
 #[proc_macro_attribute]
 pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {
     debug("#[protected]", protected::expand(args.into(), item.into())).into()

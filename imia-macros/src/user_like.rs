@@ -214,9 +214,6 @@ fn parse(input: &DeriveInput) -> Result<UserLikeInput, Error> {
                     };
                     return Err(meta.error(hint));
                 };
-                if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                    return Err(meta.error(format_args!("`#[imia({key})]` takes no value")));
-                }
                 if explicit.iter().any(|(r, _, _)| *r == role) {
                     return Err(meta.error(format_args!("duplicate `#[imia({key})]`: only one field can be the {key}")));
                 }
@@ -237,6 +234,10 @@ fn parse(input: &DeriveInput) -> Result<UserLikeInput, Error> {
                     },
                     meta.path.span(),
                 ));
+                // Reported after the role is recorded, so that the mistake is the only error.
+                if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                    return Err(meta.error(format_args!("`#[imia({key})]` takes no value")));
+                }
                 Ok(())
             });
             if let Err(err) = result {

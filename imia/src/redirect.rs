@@ -19,8 +19,10 @@ const NEXT_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove
 ///
 /// Only absolute local paths are safe: a single leading `/`, no second `/` or `\` right after
 /// it (`//evil.example` and `/\evil.example` are protocol-relative URLs to browsers), no
-/// backslashes at all, no control characters or spaces (browsers strip tabs and newlines, so
-/// `/\t/evil.example` becomes `//evil.example`), and at most [`MAX_NEXT_LEN`] bytes. Schemes
+/// backslashes at all, only visible ASCII (no spaces or control characters: browsers strip tabs
+/// and newlines, so `/\t/evil.example` becomes `//evil.example`; other characters arrive
+/// percent-encoded), and at most [`MAX_NEXT_LEN`] bytes. A safe value is therefore always a
+/// valid `Location` header. Schemes
 /// (`https:`, `javascript:`) never start with `/` and are refused.
 ///
 /// # Examples
@@ -39,7 +41,7 @@ pub fn safe_next(next: &str) -> Option<&str> {
     let safe = next.len() <= MAX_NEXT_LEN
         && !rest.starts_with(['/', '\\'])
         && !next.contains('\\')
-        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && next.bytes().all(|b| b.is_ascii_graphic())
         && !next.contains("/%2f")
         && !next.contains("/%2F")
         && !next.contains("/%5c")
@@ -149,6 +151,7 @@ mod tests {
             "/%5cevil.example",
             "/a/%2f%2fevil",
             "/\u{3000}/evil.example",
+            "/caf\u{e9}",
         ] {
             assert_eq!(safe_next(bad), None, "{bad:?}");
         }

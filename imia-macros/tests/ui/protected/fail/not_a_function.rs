@@ -1,0 +1,6 @@
+use imia::protected;
+
+#[protected]
+struct Handler;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use imia::protected;
+
+#[protected]
+fn handler() -> &'static str {
+    "sync"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use imia::protected;
+
+#[protected(role = "admin")]
+async fn handler() -> &'static str {
+    "x"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use imia::UserLike;
+
+#[derive(UserLike)]
+enum User {
+    Admin,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use imia::UserLike;
+
+#[derive(UserLike)]
+struct User(String, String);
+
+fn main() {}

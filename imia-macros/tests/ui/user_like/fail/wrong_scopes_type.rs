@@ -1,0 +1,9 @@
+use imia::UserLike;
+
+#[derive(UserLike)]
+struct User {
+    id: u32,
+    scopes: u64,
+}
+
+fn main() {}
