@@ -1,2 +1,23 @@
-//! Helpers for imia's cross-crate tests.
+//! Helpers for imia's cross-crate and end-to-end tests.
+//!
+//! - [`http`]: a small blocking HTTP/1.1 client over [`std::net::TcpStream`]. It sends the
+//!   request target, method and headers exactly as given (no normalisation, no encoding), so
+//!   tests can send the odd requests that real clients refuse to build, and reads any response
+//!   framing a server may use (`Content-Length`, chunked, or until the connection closes).
+//! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
+//!   answers, and kills it when dropped.
+//!
+//! Everything here is blocking std I/O with bounded timeouts, for plain `#[test]` functions.
+//!
+//! ```no_run
+//! use imia_tests::{http::Request, server::ExampleServer};
+//!
+//! let server = ExampleServer::start("quickstart").expect("the quickstart example starts");
+//! let resp = server.send(&Request::get("/?apikey=user1@example.com")).unwrap();
+//! assert_eq!(resp.status, 200);
+//! assert_eq!(resp.json().unwrap()["name"], "User1");
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod http;
+pub mod server;
