@@ -109,17 +109,7 @@ pub(crate) async fn whoami(token: UserToken) -> HttpResponse {
 }
 
 /// An app with `auth` wrapped around `/{tail:.*}` answering [`whoami`].
-pub(crate) fn auth_app(
-    auth: imia::Authentication,
-) -> App<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = Error,
-        InitError = (),
-    >,
-> {
+pub(crate) fn auth_app(auth: imia::Authentication) -> TestApp!() {
     App::new().wrap(auth).default_service(web::to(whoami))
 }
 

@@ -111,17 +111,7 @@ async fn routed_above(req: actix_web::HttpRequest) -> String {
     format!("above {}", req.path())
 }
 
-fn app_with(
-    auth: Authentication,
-) -> App<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
+fn app_with(auth: Authentication) -> TestApp!() {
     App::new()
         .wrap(auth)
         .route("/members", web::get().to(members_only))

@@ -1,5 +1,20 @@
 //! HTTP-level tests of imia: one binary, files by concern.
 
+/// The type of an un-started test app: `fn app() -> TestApp!()`.
+macro_rules! TestApp {
+    () => {
+        actix_web::App<
+            impl actix_web::dev::ServiceFactory<
+                actix_web::dev::ServiceRequest,
+                Config = (),
+                Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+                Error = actix_web::Error,
+                InitError = (),
+            >,
+        >
+    };
+}
+
 mod api_key;
 mod basic;
 mod chain;

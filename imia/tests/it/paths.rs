@@ -5,17 +5,7 @@ use imia::{Authentication, Fallback, PathPattern, UserToken, authenticator::ApiK
 
 use crate::common::*;
 
-fn protected_admin_app(
-    auth: Authentication,
-) -> actix_web::App<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
+fn protected_admin_app(auth: Authentication) -> TestApp!() {
     async fn secret(token: UserToken) -> HttpResponse {
         HttpResponse::Ok().body(format!("admin area for {}", token.display_name()))
     }

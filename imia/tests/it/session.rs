@@ -21,17 +21,7 @@ async fn store_number(session: Session) -> actix_web::Result<HttpResponse> {
     Ok(HttpResponse::Ok().finish())
 }
 
-fn session_app(
-    key: Key,
-) -> App<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
+fn session_app(key: Key) -> TestApp!() {
     App::new()
         .wrap(Authentication::new((
             SessionAuthenticator::new(users()),
