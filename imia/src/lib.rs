@@ -75,6 +75,8 @@ extern crate self as imia;
 #[doc(hidden)]
 pub mod __private;
 pub mod authenticator;
+#[cfg(feature = "diesel")]
+pub mod diesel;
 pub mod error;
 mod extract;
 mod middleware;

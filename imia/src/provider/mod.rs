@@ -12,6 +12,26 @@ mod memory;
 
 pub use memory::{InMemoryProvider, InMemoryProviderBuilder};
 
+/// The SHA-256 of an API token, in lower-case hex: what providers that store tokens hashed
+/// keep, so that a leaked table leaks no usable tokens.
+///
+/// ```
+/// assert_eq!(
+///     imia::provider::hash_token("abc"),
+///     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+/// );
+/// ```
+pub fn hash_token(token: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
 /// The result of a provider lookup: `Ok(None)` is "no such user", `Err` is a failure.
 pub type ProviderResult<U> = Result<Option<U>, ProviderError>;
 

@@ -23,6 +23,11 @@ mod extractors;
 #[cfg(all(feature = "macros", feature = "session"))]
 mod macros;
 mod paths;
+#[cfg(feature = "diesel")]
+mod providers;
+mod servers;
 #[cfg(feature = "session")]
 mod session;
+#[cfg(all(feature = "diesel", feature = "session"))]
+mod session_store;
 mod token;

@@ -1,0 +1,187 @@
+//! Pools, backends and error mapping.
+
+use std::{future::Future, ops::DerefMut, time::Duration};
+
+use diesel_async::{
+    AsyncConnection,
+    pooled_connection::{AsyncDieselConnectionManager, PoolError as ManagerError, deadpool},
+};
+
+use crate::error::{BoxError, ProviderError};
+
+/// A deadpool pool of diesel-async connections.
+pub type Pool<C> = deadpool::Pool<C>;
+
+/// SQLite through diesel-async's wrapper for synchronous connections: queries run on tokio's
+/// blocking threads, never on an actix worker.
+#[cfg(feature = "sqlite")]
+pub type SqliteConnection =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<::diesel::sqlite::SqliteConnection>;
+
+/// The SQL dialect of a backend, for the statements imia writes itself (migrations, the session
+/// store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+}
+
+impl Dialect {
+    /// The placeholder for the `n`th bound parameter (from 1): `$n` for PostgreSQL, else `?`.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Postgres => format!("${n}"),
+            Self::Sqlite | Self::Mysql => "?".to_owned(),
+        }
+    }
+}
+
+/// A diesel-async connection type that imia supports: it knows its dialect and how to take a
+/// connection from its pool.
+pub trait Backend: AsyncConnection + Send + 'static {
+    /// Its SQL dialect.
+    const DIALECT: Dialect;
+    /// The pool connections come from: [`Pool<Self>`].
+    type Pool: Clone + Send + Sync + 'static;
+    /// A connection taken from the pool, returned to it on drop.
+    type Guard: DerefMut<Target = Self>;
+
+    /// Takes a connection, waiting as long as the pool's timeout allows.
+    fn checkout(pool: &Self::Pool) -> impl Future<Output = Result<Self::Guard, ProviderError>>;
+}
+
+macro_rules! backend {
+    ($(#[$cfg:meta])* $conn:ty, $dialect:expr) => {
+        $(#[$cfg])*
+        impl Backend for $conn {
+            const DIALECT: Dialect = $dialect;
+            type Pool = Pool<$conn>;
+            type Guard = deadpool::Object<$conn>;
+
+            async fn checkout(pool: &Self::Pool) -> Result<Self::Guard, ProviderError> {
+                pool.get().await.map_err(pool_error)
+            }
+        }
+    };
+}
+
+backend!(
+    #[cfg(feature = "sqlite")]
+    SqliteConnection,
+    Dialect::Sqlite
+);
+backend!(
+    #[cfg(feature = "postgres")]
+    diesel_async::AsyncPgConnection,
+    Dialect::Postgres
+);
+backend!(
+    #[cfg(feature = "mysql")]
+    diesel_async::AsyncMysqlConnection,
+    Dialect::Mysql
+);
+
+/// Pool settings. The defaults suit a small service: 8 connections, and a 5-second wait for a
+/// connection before the request fails with 503.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// How long a request waits for a free connection (and for a new one to open).
+    pub wait_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 8,
+            wait_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn build<C>(manager: AsyncDieselConnectionManager<C>, options: &PoolOptions) -> Result<Pool<C>, BoxError>
+where
+    AsyncDieselConnectionManager<C>: ::deadpool::managed::Manager,
+{
+    Pool::builder(manager)
+        .max_size(options.max_size.max(1))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.wait_timeout))
+        .runtime(::deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(Into::into)
+}
+
+/// A pool of SQLite connections to `path` (a file, created if missing, or `:memory:` for one
+/// private database per connection: use `max_size = 1` then).
+///
+/// Each connection gets `journal_mode = WAL`, `busy_timeout = 5000` and `foreign_keys = ON`.
+///
+/// # Errors
+///
+/// When the pool cannot be configured; connections open lazily, so a bad path shows up as
+/// [`ProviderError::Unavailable`] on first use (or from [`migrations`](super::migrations)).
+#[cfg(feature = "sqlite")]
+pub fn sqlite_pool(path: &str, options: &PoolOptions) -> Result<Pool<SqliteConnection>, BoxError> {
+    use diesel_async::{SimpleAsyncConnection as _, pooled_connection::ManagerConfig};
+    use futures_util::FutureExt as _;
+
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = SqliteConnection::establish(&url).await?;
+            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                .await
+                .map_err(::diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    build(AsyncDieselConnectionManager::new_with_config(path, config), options)
+}
+
+/// A pool of PostgreSQL connections to `url` (`postgres://user@host:port/db`).
+///
+/// # Errors
+///
+/// When the pool cannot be configured; connections open lazily.
+#[cfg(feature = "postgres")]
+pub fn postgres_pool(url: &str, options: &PoolOptions) -> Result<Pool<diesel_async::AsyncPgConnection>, BoxError> {
+    build(AsyncDieselConnectionManager::new(url), options)
+}
+
+/// A pool of MySQL or MariaDB connections to `url` (`mysql://user:password@host:port/db`).
+///
+/// # Errors
+///
+/// When the pool cannot be configured; connections open lazily.
+#[cfg(feature = "mysql")]
+pub fn mysql_pool(url: &str, options: &PoolOptions) -> Result<Pool<diesel_async::AsyncMysqlConnection>, BoxError> {
+    build(AsyncDieselConnectionManager::new(url), options)
+}
+
+/// A pool failure: the database cannot be reached now.
+pub(crate) fn pool_error(err: deadpool::PoolError) -> ProviderError {
+    match err {
+        deadpool::PoolError::Backend(ManagerError::QueryError(e)) => query_error(e),
+        other => ProviderError::unavailable(other),
+    }
+}
+
+/// A query failure: unavailable when the connection broke, else a backend error.
+pub(crate) fn query_error(err: ::diesel::result::Error) -> ProviderError {
+    use ::diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+            ProviderError::unavailable(err)
+        }
+        other => ProviderError::backend(other),
+    }
+}

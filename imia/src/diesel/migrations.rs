@@ -1,0 +1,115 @@
+//! The tables imia's Diesel backends use, created at start-up.
+//!
+//! [`run`] creates what is missing (`CREATE TABLE IF NOT EXISTS`), so it is safe to call on every
+//! start. The statements are plain SQL, one dialect per backend; copy them into your own
+//! migration tool if you prefer ([`users_sql`], [`sessions_sql`]).
+//!
+//! The reference `users` table:
+//!
+//! | column | type | notes |
+//! |---|---|---|
+//! | `id` | integer primary key, auto-increment | |
+//! | `email` | text, unique | the username |
+//! | `display_name` | text, nullable | |
+//! | `password_hash` | text, nullable | a PHC string; `NULL`: no usable password |
+//! | `scopes` | text, default `''` | space-separated |
+//! | `api_token` | text, nullable, unique | the token, or its SHA-256 when tokens are hashed |
+//! | `is_active` | boolean, default true | |
+
+use super::connection::{Backend, Dialect};
+use crate::error::ProviderError;
+
+/// The `CREATE TABLE` statements for the reference users table `table` in `dialect`.
+pub fn users_sql(dialect: Dialect, table: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                email TEXT NOT NULL UNIQUE,
+                display_name TEXT,
+                password_hash TEXT,
+                scopes TEXT NOT NULL DEFAULT '',
+                api_token TEXT UNIQUE,
+                is_active BOOLEAN NOT NULL DEFAULT TRUE
+            );"
+        ),
+        Dialect::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id BIGSERIAL PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                display_name TEXT,
+                password_hash TEXT,
+                scopes TEXT NOT NULL DEFAULT '',
+                api_token TEXT UNIQUE,
+                is_active BOOLEAN NOT NULL DEFAULT TRUE
+            );"
+        ),
+        Dialect::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                email VARCHAR(255) NOT NULL UNIQUE,
+                display_name VARCHAR(255),
+                password_hash VARCHAR(512),
+                scopes TEXT NOT NULL,
+                api_token VARCHAR(255) UNIQUE,
+                is_active BOOLEAN NOT NULL DEFAULT TRUE
+            ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        ),
+    }
+}
+
+/// The `CREATE TABLE` statements for the session table `table` of
+/// [`DieselSessionStore`](super::DieselSessionStore) in `dialect`.
+///
+/// Sessions are stored under the SHA-256 of their key (a leaked table holds no usable session
+/// ids), with their state as JSON and their expiry as Unix seconds.
+pub fn sessions_sql(dialect: Dialect, table: &str) -> String {
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                key_hash CHAR(64) PRIMARY KEY,
+                state TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at);"
+        ),
+        Dialect::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                key_hash CHAR(64) NOT NULL PRIMARY KEY,
+                state MEDIUMTEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                INDEX {table}_expires_at (expires_at)
+            ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        ),
+    }
+}
+
+/// Creates the reference `users` table and the `imia_sessions` table when they are missing.
+///
+/// # Errors
+///
+/// [`ProviderError`] when the database is unreachable or refuses the statements.
+pub async fn run<C: Backend>(conn: &mut C) -> Result<(), ProviderError> {
+    run_named(conn, "users", "imia_sessions").await
+}
+
+/// Like [`run`], with other table names (plain identifiers).
+///
+/// # Errors
+///
+/// [`ProviderError`] when a name is not an identifier, or the database refuses the statements.
+pub async fn run_named<C: Backend>(conn: &mut C, users: &str, sessions: &str) -> Result<(), ProviderError> {
+    for name in [users, sessions] {
+        if !super::provider::is_identifier(name) {
+            return Err(ProviderError::backend(format!("not a plain SQL table name: {name:?}")));
+        }
+    }
+    let sql = format!(
+        "{}\n{}",
+        users_sql(C::DIALECT, users),
+        sessions_sql(C::DIALECT, sessions)
+    );
+    diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
+        .await
+        .map_err(super::connection::query_error)
+}

@@ -1,0 +1,27 @@
+//! Diesel (diesel-async) backends: a user provider, a session store, and their migrations.
+//!
+//! | feature | connection | pool helper |
+//! |---|---|---|
+//! | `sqlite` | [`SqliteConnection`]: diesel's SQLite behind diesel-async's sync wrapper; SQLite is compiled in | [`sqlite_pool`] |
+//! | `postgres` | [`diesel_async::AsyncPgConnection`] (tokio-postgres, no libpq) | [`postgres_pool`] |
+//! | `mysql` | [`diesel_async::AsyncMysqlConnection`] (mysql_async, MySQL and MariaDB) | [`mysql_pool`] |
+//!
+//! Connections come from a deadpool [`Pool`]: one pooled connection per lookup, never a pool
+//! per request, and no blocking of actix workers (SQLite runs on tokio's blocking threads).
+//! Pool timeouts and lost connections are [`ProviderError::Unavailable`](crate::error::ProviderError::Unavailable)
+//! (503), query failures [`ProviderError::Backend`](crate::error::ProviderError::Backend) (500).
+
+mod connection;
+pub mod migrations;
+mod provider;
+#[cfg(feature = "session")]
+mod session_store;
+
+#[cfg(feature = "mysql")]
+pub use connection::mysql_pool;
+#[cfg(feature = "postgres")]
+pub use connection::postgres_pool;
+pub use connection::{Backend, Dialect, Pool, PoolOptions};
+#[cfg(feature = "sqlite")]
+pub use connection::{SqliteConnection, sqlite_pool};
+pub use provider::{DieselProvider, DieselProviderBuilder, IdType};

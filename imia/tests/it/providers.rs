@@ -1,0 +1,396 @@
+//! The provider acceptance suite: one set of expectations, run against every provider
+//! (in memory, SQLite, PostgreSQL, MySQL/MariaDB).
+
+use ::diesel::prelude::*;
+use actix_web::{App, test as atest, web};
+use diesel_async::SimpleAsyncConnection as _;
+use imia::{
+    Authentication, UserLike,
+    authenticator::{ApiKeyAuthenticator, TokenAuthenticator},
+    diesel::{Backend, Dialect, DieselProvider, IdType, PoolOptions},
+    error::ProviderError,
+    provider::{InMemoryProvider, UserProvider, hash_token},
+};
+
+use crate::common::*;
+
+::diesel::table! {
+    members (id) {
+        id -> BigInt,
+        email -> Text,
+        display_name -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        scopes -> Text,
+        api_token -> Nullable<Text>,
+        is_active -> Bool,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, UserLike)]
+#[diesel(table_name = members)]
+pub(crate) struct Member {
+    id: i64,
+    email: String,
+    display_name: Option<String>,
+    password_hash: Option<String>,
+    scopes: String,
+    api_token: Option<String>,
+    is_active: bool,
+}
+
+/// id, email, display name, scopes, token, active
+type SeedRow = (i64, &'static str, Option<&'static str>, &'static str, &'static str, bool);
+
+const SEED: &[SeedRow] = &[
+    (
+        1,
+        "root@example.com",
+        Some("Root"),
+        "admin billing:read",
+        "root-token",
+        true,
+    ),
+    (2, "Mixed.Case@Example.com", None, "", "user-token", true),
+    (
+        3,
+        "disabled@example.com",
+        Some("Disabled"),
+        "admin",
+        "disabled-token",
+        false,
+    ),
+    (4, "twin@example.com", Some("Twin A"), "", "dup-token", true),
+    (5, "twin@example.com", Some("Twin B"), "", "dup-token", true),
+];
+
+fn seed_members(hashed: bool) -> Vec<Member> {
+    SEED.iter()
+        .map(|(id, email, name, scopes, token, active)| Member {
+            id: *id,
+            email: (*email).into(),
+            display_name: name.map(Into::into),
+            password_hash: Some(format!("hash-of-{id}")),
+            scopes: (*scopes).into(),
+            api_token: Some(if hashed { hash_token(token) } else { (*token).into() }),
+            is_active: *active,
+        })
+        .collect()
+}
+
+/// The table, without unique constraints so that duplicates can be tested.
+fn create_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Mysql => {
+            "CREATE TABLE members (id BIGINT PRIMARY KEY, email VARCHAR(255) NOT NULL, display_name VARCHAR(255),
+             password_hash VARCHAR(255), scopes TEXT NOT NULL, api_token VARCHAR(255), is_active BOOLEAN NOT NULL)
+             CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        }
+        _ => {
+            "CREATE TABLE members (id BIGINT PRIMARY KEY, email TEXT NOT NULL, display_name TEXT,
+             password_hash TEXT, scopes TEXT NOT NULL, api_token TEXT, is_active BOOLEAN NOT NULL);"
+        }
+    }
+}
+
+fn insert_sql(hashed: bool) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let rows: Vec<String> = seed_members(hashed)
+        .iter()
+        .map(|m| {
+            format!(
+                "({}, {}, {}, {}, {}, {}, {})",
+                m.id,
+                quote(&m.email),
+                m.display_name.as_deref().map_or("NULL".into(), quote),
+                m.password_hash.as_deref().map_or("NULL".into(), quote),
+                quote(&m.scopes),
+                m.api_token.as_deref().map_or("NULL".into(), quote),
+                if m.is_active { "TRUE" } else { "FALSE" }
+            )
+        })
+        .collect();
+    format!("INSERT INTO members VALUES {};", rows.join(", "))
+}
+
+async fn prepare<C: Backend>(pool: &C::Pool, hashed: bool) {
+    let mut conn = C::checkout(pool).await.expect("a connection to the test database");
+    conn.batch_execute(create_sql(C::DIALECT))
+        .await
+        .expect("create the table");
+    conn.batch_execute(&insert_sql(hashed)).await.expect("seed the table");
+}
+
+/// What a provider must do. `case_insensitive` says how it was configured.
+async fn acceptance_suite<P>(provider: &P, case_insensitive: bool)
+where
+    P: UserProvider<User = Member>,
+{
+    // Hits.
+    let root = provider.find_by_id("1").await.unwrap().expect("user 1 by id");
+    assert_eq!(root.email, "root@example.com");
+    assert_eq!(root.display_name(), "Root");
+    assert!(root.has_scope("billing:read"));
+    assert_eq!(
+        provider
+            .find_by_username("root@example.com")
+            .await
+            .unwrap()
+            .map(|m| m.id),
+        Some(1)
+    );
+    assert_eq!(
+        provider.find_by_token("root-token").await.unwrap().map(|m| m.id),
+        Some(1)
+    );
+
+    // Misses: never an error.
+    assert_eq!(provider.find_by_id("999").await.unwrap(), None);
+    assert_eq!(provider.find_by_id("not-a-number").await.unwrap(), None);
+    assert_eq!(provider.find_by_id("").await.unwrap(), None);
+    assert_eq!(provider.find_by_username("nobody@example.com").await.unwrap(), None);
+    assert_eq!(provider.find_by_username("").await.unwrap(), None);
+    assert_eq!(provider.find_by_token("no-such-token").await.unwrap(), None);
+    assert_eq!(provider.find_by_token("").await.unwrap(), None);
+    // Values are data, never SQL.
+    assert_eq!(provider.find_by_username("' OR '1'='1").await.unwrap(), None);
+    assert_eq!(provider.find_by_token("x' OR 'x'='x").await.unwrap(), None);
+
+    // Case rules: tokens are always exact; usernames as configured.
+    assert_eq!(provider.find_by_token("ROOT-TOKEN").await.unwrap(), None);
+    let exact = provider.find_by_username("Mixed.Case@Example.com").await.unwrap();
+    assert_eq!(exact.map(|m| m.id), Some(2));
+    let folded = provider.find_by_username("mixed.case@example.com").await.unwrap();
+    assert_eq!(folded.map(|m| m.id), case_insensitive.then_some(2));
+
+    // Inactive users are returned as they are: imia, not the provider, refuses them.
+    let disabled = provider
+        .find_by_token("disabled-token")
+        .await
+        .unwrap()
+        .expect("the disabled user");
+    assert!(!disabled.is_active());
+
+    // Duplicates are errors, not a random pick.
+    assert!(matches!(
+        provider.find_by_username("twin@example.com").await,
+        Err(ProviderError::Ambiguous("username"))
+    ));
+    assert!(matches!(
+        provider.find_by_token("dup-token").await,
+        Err(ProviderError::Ambiguous("token"))
+    ));
+}
+
+#[actix_web::test]
+async fn in_memory_provider_passes_the_suite() {
+    let exact = InMemoryProvider::new(seed_members(false));
+    acceptance_suite(&exact, false).await;
+    let folded = InMemoryProvider::builder().case_insensitive_usernames(true);
+    let folded = seed_members(false).into_iter().fold(folded, |b, m| b.user(m)).build();
+    acceptance_suite(&folded, true).await;
+}
+
+macro_rules! backend_suite {
+    ($conn:ty, $plain:expr, $hashed:expr) => {{
+        let plain = $plain;
+        let hashed = $hashed;
+        prepare::<$conn>(&plain, false).await;
+        prepare::<$conn>(&hashed, true).await;
+        let exact = DieselProvider::<$conn, Member>::for_table(plain.clone(), members::table)
+            .build()
+            .unwrap();
+        acceptance_suite(&exact, false).await;
+        let folded = DieselProvider::<$conn, Member>::for_table(plain.clone(), members::table)
+            .case_insensitive_usernames(true)
+            .build()
+            .unwrap();
+        acceptance_suite(&folded, true).await;
+        let hashed_provider = DieselProvider::<$conn, Member>::for_table(hashed.clone(), members::table)
+            .hashed_tokens(true)
+            .build()
+            .unwrap();
+        acceptance_suite(&hashed_provider, false).await;
+        // A hashed table does not answer to the stored hash itself.
+        assert_eq!(
+            hashed_provider.find_by_token(&hash_token("root-token")).await.unwrap(),
+            None
+        );
+        // A custom base query: only active members.
+        let active_only = DieselProvider::<$conn, Member>::for_query(plain.clone(), || {
+            members::table
+                .filter(members::is_active.eq(true))
+                .select(Member::as_select())
+                .into_boxed()
+        })
+        .build()
+        .unwrap();
+        assert_eq!(active_only.find_by_token("disabled-token").await.unwrap(), None);
+        assert_eq!(
+            active_only.find_by_token("root-token").await.unwrap().map(|m| m.id),
+            Some(1)
+        );
+        // Text ids: the same table looked up by e-mail as the id.
+        let by_email = DieselProvider::<$conn, Member>::for_table(plain.clone(), members::table)
+            .id_column("email", IdType::Text)
+            .build()
+            .unwrap();
+        assert_eq!(
+            by_email.find_by_id("root@example.com").await.unwrap().map(|m| m.id),
+            Some(1)
+        );
+        // The table goes away: a backend error (500), never "no user".
+        let mut conn = <$conn as Backend>::checkout(&plain).await.unwrap();
+        conn.batch_execute("DROP TABLE members").await.unwrap();
+        drop(conn);
+        let err = exact.find_by_id("1").await.unwrap_err();
+        assert!(matches!(err, ProviderError::Backend(_)), "{err:?}");
+        assert_eq!(err.status(), 500);
+    }};
+}
+
+#[test]
+fn invalid_column_names_are_refused() {
+    let pool = imia::diesel::sqlite_pool(":memory:", &PoolOptions::default()).unwrap();
+    for bad in ["email; DROP TABLE x", "LOWER(email)", "", "a.b.c"] {
+        let built = DieselProvider::<imia::diesel::SqliteConnection, Member>::for_table(pool.clone(), members::table)
+            .username_column(bad)
+            .build();
+        assert!(built.is_err(), "{bad:?}");
+    }
+}
+
+#[actix_web::test]
+async fn sqlite_provider_passes_the_suite() {
+    use imia::diesel::{SqliteConnection, sqlite_pool};
+    let options = PoolOptions::default();
+    backend_suite!(
+        SqliteConnection,
+        sqlite_pool(&crate::servers::fresh_sqlite("members"), &options).unwrap(),
+        sqlite_pool(&crate::servers::fresh_sqlite("members_hashed"), &options).unwrap()
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[actix_web::test]
+async fn postgres_provider_passes_the_suite() {
+    use diesel_async::AsyncPgConnection;
+    use imia::diesel::postgres_pool;
+    let options = PoolOptions::default();
+    let Some(plain) = crate::servers::fresh_postgres("members").await else {
+        return;
+    };
+    let Some(hashed) = crate::servers::fresh_postgres("members_hashed").await else {
+        return;
+    };
+    backend_suite!(
+        AsyncPgConnection,
+        postgres_pool(&plain, &options).unwrap(),
+        postgres_pool(&hashed, &options).unwrap()
+    );
+}
+
+#[cfg(feature = "mysql")]
+#[actix_web::test]
+async fn mysql_provider_passes_the_suite() {
+    use diesel_async::AsyncMysqlConnection;
+    use imia::diesel::mysql_pool;
+    let options = PoolOptions::default();
+    let Some(plain) = crate::servers::fresh_mysql("members").await else {
+        return;
+    };
+    let Some(hashed) = crate::servers::fresh_mysql("members_hashed").await else {
+        return;
+    };
+    backend_suite!(
+        AsyncMysqlConnection,
+        mysql_pool(&plain, &options).unwrap(),
+        mysql_pool(&hashed, &options).unwrap()
+    );
+}
+
+/// Options for pools that must fail fast.
+fn impatient() -> PoolOptions {
+    PoolOptions {
+        max_size: 2,
+        wait_timeout: std::time::Duration::from_secs(2),
+    }
+}
+
+async fn assert_unavailable<P: UserProvider>(provider: &P) {
+    for result in [
+        provider.find_by_id("1").await.map(|u| u.is_some()),
+        provider.find_by_username("root@example.com").await.map(|u| u.is_some()),
+        provider.find_by_token("root-token").await.map(|u| u.is_some()),
+    ] {
+        let err = result.expect_err("an unreachable database is an error, never 'no user'");
+        assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
+        assert_eq!(err.status(), 503);
+    }
+}
+
+#[actix_web::test]
+async fn unreachable_databases_are_unavailable_errors() {
+    use imia::diesel::{SqliteConnection, sqlite_pool};
+    let pool = sqlite_pool("/nonexistent-imia-dir/db.sqlite3", &impatient()).unwrap();
+    assert_unavailable(
+        &DieselProvider::<SqliteConnection, Member>::for_table(pool, members::table)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    #[cfg(feature = "postgres")]
+    {
+        let pool = imia::diesel::postgres_pool("postgres://postgres@127.0.0.1:1/test", &impatient()).unwrap();
+        let p = DieselProvider::<diesel_async::AsyncPgConnection, Member>::for_table(pool, members::table);
+        assert_unavailable(&p.build().unwrap()).await;
+    }
+    #[cfg(feature = "mysql")]
+    {
+        let pool = imia::diesel::mysql_pool("mysql://root@127.0.0.1:1/test", &impatient()).unwrap();
+        let p = DieselProvider::<diesel_async::AsyncMysqlConnection, Member>::for_table(pool, members::table);
+        assert_unavailable(&p.build().unwrap()).await;
+    }
+}
+
+#[actix_web::test]
+async fn diesel_provider_behind_the_middleware() {
+    use imia::diesel::{SqliteConnection, sqlite_pool};
+    let pool = sqlite_pool(&crate::servers::fresh_sqlite("http"), &PoolOptions::default()).unwrap();
+    prepare::<SqliteConnection>(&pool, false).await;
+    let members = DieselProvider::<SqliteConnection, Member>::for_table(pool, members::table)
+        .build()
+        .unwrap();
+    let app = atest::init_service(
+        App::new()
+            .wrap(Authentication::new((
+                TokenAuthenticator::bearer(members.clone()),
+                ApiKeyAuthenticator::new(members),
+            )))
+            .default_service(web::to(whoami)),
+    )
+    .await;
+    assert_eq!(send(&app, get("/?apikey=root-token")).await.id(), "1");
+    assert_eq!(
+        send(&app, get("/").insert_header(("Authorization", "Bearer user-token")))
+            .await
+            .id(),
+        "2"
+    );
+    assert_eq!(send(&app, get("/?apikey=disabled-token")).await.status, 401);
+    assert_eq!(send(&app, get("/?apikey=dup-token")).await.status, 500);
+    assert_eq!(send(&app, get("/")).await.id(), serde_json::Value::Null);
+
+    let broken = imia::diesel::sqlite_pool("/nonexistent-imia-dir/db.sqlite3", &impatient()).unwrap();
+    let broken = DieselProvider::<SqliteConnection, Member>::for_table(broken, members::table)
+        .build()
+        .unwrap();
+    let app = atest::init_service(
+        App::new()
+            .wrap(Authentication::new(ApiKeyAuthenticator::new(broken)))
+            .default_service(web::to(whoami)),
+    )
+    .await;
+    let r = send(&app, get("/?apikey=root-token")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.body.is_empty());
+}
