@@ -1,4 +1,9 @@
 //! Pools, backends and error mapping.
+// With the `diesel` feature but no backend there is nothing to connect to yet.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_imports, dead_code)
+)]
 
 use std::{future::Future, ops::DerefMut, time::Duration};
 
