@@ -39,7 +39,14 @@ pub(crate) struct Member {
 }
 
 /// id, email, display name, scopes, token, active
-type SeedRow = (i64, &'static str, Option<&'static str>, &'static str, &'static str, bool);
+type SeedRow = (
+    i64,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    bool,
+);
 
 const SEED: &[SeedRow] = &[
     (

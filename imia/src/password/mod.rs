@@ -1,10 +1,17 @@
-//! Password verification.
+//! Password hashing and verification.
 //!
 //! Authenticators that check passwords (HTTP Basic, the login flow) go through a
-//! [`PasswordVerifier`]. The argon2id hasher that production apps use comes with the login
-//! features; [`InsecurePlaintextVerifier`] exists for tests and examples only.
+//! [`PasswordVerifier`]. [`Argon2Hasher`] is the one to use (argon2id, OWASP parameters);
+//! [`InsecurePlaintextVerifier`] exists for tests and examples only.
 
 use std::{fmt, future::Future};
+
+mod argon2;
+
+pub use self::argon2::{
+    Argon2Hasher, Argon2HasherBuilder, DEFAULT_MAX_PASSWORD_LEN, DEFAULT_MAX_QUEUE, OWASP_ITERATIONS, OWASP_MEMORY_KIB,
+    OWASP_PARALLELISM, ParamCeiling,
+};
 
 use subtle::ConstantTimeEq;
 

@@ -1,0 +1,533 @@
+//! Argon2id password hashing (RustCrypto `argon2`).
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+    password_hash::{Output, SaltString},
+};
+use tokio::sync::Semaphore;
+
+use super::{PasswordError, PasswordVerifier};
+
+/// OWASP's recommended argon2id memory cost: 19 MiB (19456 KiB).
+pub const OWASP_MEMORY_KIB: u32 = 19_456;
+/// OWASP's recommended argon2id iterations for that memory: 2.
+pub const OWASP_ITERATIONS: u32 = 2;
+/// OWASP's recommended argon2id parallelism: 1.
+pub const OWASP_PARALLELISM: u32 = 1;
+/// The longest password accepted, in bytes, unless configured: 1024. Longer ones fail
+/// verification (and hashing) before any work is done.
+pub const DEFAULT_MAX_PASSWORD_LEN: usize = 1024;
+/// How many verifications may wait for a hashing thread unless configured: 64. Beyond that,
+/// attempts fail at once with [`PasswordError::Busy`] (503).
+pub const DEFAULT_MAX_QUEUE: usize = 64;
+
+/// The most expensive stored hash that will be verified: above these, a stored hash is refused
+/// before allocating (a hostile or corrupted hash must not make one login take gigabytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamCeiling {
+    /// Most memory, in KiB. Default: 262144 (256 MiB).
+    pub memory_kib: u32,
+    /// Most iterations. Default: 16.
+    pub iterations: u32,
+    /// Most lanes. Default: 8.
+    pub parallelism: u32,
+}
+
+impl Default for ParamCeiling {
+    fn default() -> Self {
+        Self {
+            memory_kib: 256 * 1024,
+            iterations: 16,
+            parallelism: 8,
+        }
+    }
+}
+
+/// Hashes and verifies passwords with argon2id, off the async workers and behind a
+/// concurrency bound.
+///
+/// - OWASP parameters by default (m = 19456 KiB, t = 2, p = 1), PHC strings
+///   (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`), a random 128-bit salt per hash.
+/// - An optional pepper (argon2's secret input), kept out of the database.
+/// - Work runs on tokio's blocking threads, at most `max_concurrent` at once (default: the
+///   number of CPUs); up to `max_queue` more wait, further attempts get [`PasswordError::Busy`].
+/// - Passwords are taken as they are: no trimming, no case folding, no truncation; longer than
+///   `max_password_len` bytes is refused before hashing.
+/// - A malformed stored hash verifies as `false` (logged), never panics, never succeeds; a
+///   stored hash whose parameters exceed the [`ParamCeiling`] is refused before allocating.
+/// - [`needs_rehash`](Self::needs_rehash) tells when a stored hash uses other parameters, so
+///   logins can upgrade it.
+///
+/// Cloning shares the configuration and the concurrency bound.
+///
+/// # Examples
+///
+/// ```
+/// use imia::password::{Argon2Hasher, PasswordVerifier};
+///
+/// # actix_rt::System::new().block_on(async {
+/// // Small parameters keep the example fast; use `Argon2Hasher::default()` in production.
+/// let hasher = Argon2Hasher::builder().params(1024, 1, 1).build().unwrap();
+/// let hash = hasher.hash("correct horse").await.unwrap();
+/// assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+/// assert!(hasher.verify("correct horse", &hash).await.unwrap());
+/// assert!(!hasher.verify("Correct horse", &hash).await.unwrap());
+/// assert!(!hasher.verify("correct horse", "not a hash").await.unwrap());
+/// assert!(!hasher.needs_rehash(&hash));
+/// assert!(Argon2Hasher::default().needs_rehash(&hash));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    pepper: Option<Vec<u8>>,
+    max_password_len: usize,
+    ceiling: ParamCeiling,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    max_queue: usize,
+    dummy: String,
+}
+
+impl fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Argon2Hasher")
+            .field("memory_kib", &i.params.m_cost())
+            .field("iterations", &i.params.t_cost())
+            .field("parallelism", &i.params.p_cost())
+            .field("pepper", &i.pepper.as_ref().map(|_| "<redacted>"))
+            .field("max_password_len", &i.max_password_len)
+            .field("max_queue", &i.max_queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Argon2Hasher {
+    /// OWASP parameters, no pepper, the other defaults.
+    fn default() -> Self {
+        Self::builder().build().expect("the OWASP parameters are valid")
+    }
+}
+
+/// Builds an [`Argon2Hasher`]; every setter documents its default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Argon2HasherBuilder {
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+    pepper: Option<Vec<u8>>,
+    max_password_len: usize,
+    max_concurrent: usize,
+    max_queue: usize,
+    ceiling: ParamCeiling,
+}
+
+impl Argon2Hasher {
+    /// Starts a builder with the OWASP defaults.
+    pub fn builder() -> Argon2HasherBuilder {
+        Argon2HasherBuilder {
+            memory_kib: OWASP_MEMORY_KIB,
+            iterations: OWASP_ITERATIONS,
+            parallelism: OWASP_PARALLELISM,
+            pepper: None,
+            max_password_len: DEFAULT_MAX_PASSWORD_LEN,
+            max_concurrent: std::thread::available_parallelism().map_or(2, usize::from),
+            max_queue: DEFAULT_MAX_QUEUE,
+            ceiling: ParamCeiling::default(),
+        }
+    }
+
+    /// Hashes `password` with the current parameters and a fresh random salt.
+    ///
+    /// # Errors
+    ///
+    /// [`PasswordError::TooLong`], [`PasswordError::Busy`] when too many hashes are queued, or
+    /// [`PasswordError::Failed`].
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        self.check_len(password)?;
+        let mut salt = [0u8; 16];
+        getrandom::getrandom(&mut salt).map_err(|e| PasswordError::Failed(Box::new(e)))?;
+        let password = password.to_owned();
+        self.run(move |inner| {
+            let salt = SaltString::encode_b64(&salt).map_err(boxed)?;
+            let hash = inner
+                .argon2(inner.params.clone())?
+                .hash_password(password.as_bytes(), &salt)
+                .map_err(boxed)?;
+            Ok(hash.to_string())
+        })
+        .await
+    }
+
+    /// Whether `hash` should be replaced by a hash with the current parameters: another
+    /// algorithm or version, other parameters, or a hash that cannot be parsed.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            return true;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || parsed.version != Some(Version::V0x13.into())
+            || params.m_cost() != self.inner.params.m_cost()
+            || params.t_cost() != self.inner.params.t_cost()
+            || params.p_cost() != self.inner.params.p_cost()
+    }
+
+    fn check_len(&self, password: &str) -> Result<(), PasswordError> {
+        if password.len() > self.inner.max_password_len {
+            Err(PasswordError::TooLong)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free, or fails fast when the queue is
+    /// full.
+    async fn run<T, F>(&self, work: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
+    {
+        let inner = &self.inner;
+        let queued = inner.waiting.fetch_add(1, Ordering::SeqCst);
+        let permit = if queued >= inner.max_queue + inner.permits.available_permits() {
+            None
+        } else {
+            inner.permits.acquire().await.ok()
+        };
+        inner.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Some(permit) = permit else {
+            tracing::warn!("password hashing queue is full; refusing the attempt");
+            return Err(PasswordError::Busy);
+        };
+        let shared = Arc::clone(&self.inner);
+        let result = tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|e| PasswordError::Failed(Box::new(e)))?;
+        drop(permit);
+        result
+    }
+}
+
+fn boxed(err: impl std::error::Error + Send + Sync + 'static) -> PasswordError {
+    PasswordError::Failed(Box::new(err))
+}
+
+/// `argon2::Error` and `password_hash::Error` are not `std::error::Error` without their `std`
+/// features in every version; carry their message.
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+impl Inner {
+    fn argon2(&self, params: Params) -> Result<Argon2<'_>, PasswordError> {
+        match &self.pepper {
+            Some(pepper) => Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, params)
+                .map_err(|e| boxed(Message(e.to_string()))),
+            None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+        }
+    }
+
+    /// Verifies in the calling (blocking) thread. `Ok(false)` for anything that is not a match.
+    fn verify_blocking(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            tracing::warn!("stored password hash is not a PHC string; treating it as no match");
+            return Ok(false);
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            tracing::warn!("stored password hash has unusable parameters; treating it as no match");
+            return Ok(false);
+        };
+        let c = &self.ceiling;
+        if params.m_cost() > c.memory_kib || params.t_cost() > c.iterations || params.p_cost() > c.parallelism {
+            tracing::warn!(
+                memory_kib = params.m_cost(),
+                iterations = params.t_cost(),
+                parallelism = params.p_cost(),
+                "stored password hash exceeds the parameter ceiling; refusing to verify it"
+            );
+            return Ok(false);
+        }
+        let algorithm = match Algorithm::try_from(parsed.algorithm) {
+            Ok(a) => a,
+            Err(_) => {
+                tracing::warn!("stored password hash is not argon2; treating it as no match");
+                return Ok(false);
+            }
+        };
+        let version = parsed
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or(Version::V0x13);
+        let argon2 = match &self.pepper {
+            Some(pepper) => Argon2::new_with_secret(pepper, algorithm, version, params)
+                .map_err(|e| boxed(Message(e.to_string())))?,
+            None => Argon2::new(algorithm, version, params),
+        };
+        Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+    }
+}
+
+impl PasswordVerifier for Argon2Hasher {
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+        self.check_len(password)?;
+        if hash.is_empty() {
+            return Ok(false);
+        }
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        self.run(move |inner| inner.verify_blocking(&password, &hash)).await
+    }
+
+    fn dummy_hash(&self) -> &str {
+        &self.inner.dummy
+    }
+}
+
+impl Argon2HasherBuilder {
+    /// The argon2id cost: memory in KiB, iterations, lanes. Default: OWASP's 19456, 2, 1.
+    pub fn params(mut self, memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
+        self.memory_kib = memory_kib;
+        self.iterations = iterations;
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// A pepper: a secret mixed into every hash (argon2's secret input), kept in configuration
+    /// rather than the database. Changing it invalidates every stored hash. Default: none.
+    pub fn pepper(mut self, pepper: impl Into<Vec<u8>>) -> Self {
+        self.pepper = Some(pepper.into());
+        self
+    }
+
+    /// The longest password accepted, in bytes. Default: [`DEFAULT_MAX_PASSWORD_LEN`].
+    pub fn max_password_len(mut self, bytes: usize) -> Self {
+        self.max_password_len = bytes;
+        self
+    }
+
+    /// How many hashes run at once. Default: the number of CPUs.
+    pub fn max_concurrent(mut self, n: usize) -> Self {
+        self.max_concurrent = n.max(1);
+        self
+    }
+
+    /// How many attempts may wait for a free slot before further ones get
+    /// [`PasswordError::Busy`]. Default: [`DEFAULT_MAX_QUEUE`].
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.max_queue = n;
+        self
+    }
+
+    /// The most expensive stored hash that will be verified. Default: [`ParamCeiling::default`].
+    pub fn ceiling(mut self, ceiling: ParamCeiling) -> Self {
+        self.ceiling = ceiling;
+        self
+    }
+
+    /// Checks the parameters and builds the hasher.
+    ///
+    /// # Errors
+    ///
+    /// [`PasswordError::Failed`] when argon2 refuses the parameters (e.g. memory below 8 KiB per
+    /// lane) or they exceed the ceiling (the hasher could not verify its own hashes).
+    pub fn build(self) -> Result<Argon2Hasher, PasswordError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| boxed(Message(e.to_string())))?;
+        let c = self.ceiling;
+        if self.memory_kib > c.memory_kib || self.iterations > c.iterations || self.parallelism > c.parallelism {
+            return Err(boxed(Message(
+                "argon2 parameters above the verification ceiling".into(),
+            )));
+        }
+        Ok(Argon2Hasher {
+            inner: Arc::new(Inner {
+                dummy: dummy_hash(&params),
+                params,
+                pepper: self.pepper,
+                max_password_len: self.max_password_len,
+                ceiling: c,
+                permits: Semaphore::new(self.max_concurrent),
+                waiting: AtomicUsize::new(0),
+                max_queue: self.max_queue,
+            }),
+        })
+    }
+}
+
+/// A well-formed hash with `params` that no password matches: verifying against it costs what
+/// a real verification costs. Its salt and output are random, so it cannot be precomputed.
+fn dummy_hash(params: &Params) -> String {
+    let mut salt = [0u8; 16];
+    let mut output = [0u8; 32];
+    // Without randomness the dummy is still well-formed; it only becomes predictable, which
+    // matters little since no real account uses it.
+    let _ = getrandom::getrandom(&mut salt);
+    let _ = getrandom::getrandom(&mut output);
+    let salt = SaltString::encode_b64(&salt)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|_| "c2FsdHNhbHRzYWx0".into());
+    let output = Output::new(&output).map(|o| o.to_string()).unwrap_or_default();
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${salt}${output}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> Argon2Hasher {
+        Argon2Hasher::builder().params(64, 1, 1).build().unwrap()
+    }
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        actix_rt::System::new().block_on(f)
+    }
+
+    #[test]
+    fn owasp_defaults() {
+        let h = Argon2Hasher::default();
+        let p = &h.inner.params;
+        assert_eq!((p.m_cost(), p.t_cost(), p.p_cost()), (19_456, 2, 1));
+        assert!(h.dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(PasswordHash::new(h.dummy_hash()).is_ok());
+    }
+
+    #[test]
+    fn round_trip_and_exactness() {
+        block(async {
+            let h = fast();
+            for pw in ["p", "pa$$word", " spaced ", "ÜNICODE ✓ 密码", "a:b:c"] {
+                let hash = h.hash(pw).await.unwrap();
+                assert!(h.verify(pw, &hash).await.unwrap(), "{pw:?}");
+                assert!(!h.verify(pw.trim(), &hash).await.unwrap() || pw.trim() == pw);
+                assert!(!h.verify(&pw.to_uppercase(), &hash).await.unwrap() || pw.to_uppercase() == pw);
+            }
+            let a = h.hash("same").await.unwrap();
+            let b = h.hash("same").await.unwrap();
+            assert_ne!(a, b, "salts differ");
+        });
+    }
+
+    #[test]
+    fn malformed_and_hostile_hashes_never_match() {
+        block(async {
+            let h = fast();
+            for bad in [
+                "",
+                "plain",
+                "$argon2id$",
+                "$argon2id$v=19$m=64,t=1,p=1$$",
+                "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$",
+                "$bcrypt$whatever",
+                "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+                "$argon2id$v=19$m=64,t=4294967295,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+                "$argon2id$v=19$m=64,t=1,p=255$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            ] {
+                assert!(!h.verify("password", bad).await.unwrap(), "{bad:?}");
+            }
+            assert!(!h.verify("password", h.dummy_hash()).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn long_passwords_are_refused_before_hashing() {
+        block(async {
+            let h = Argon2Hasher::builder()
+                .params(64, 1, 1)
+                .max_password_len(8)
+                .build()
+                .unwrap();
+            assert!(matches!(h.hash("123456789").await, Err(PasswordError::TooLong)));
+            let hash = h.hash("12345678").await.unwrap();
+            assert!(matches!(
+                h.verify("123456789", &hash).await,
+                Err(PasswordError::TooLong)
+            ));
+        });
+    }
+
+    #[test]
+    fn pepper_is_required_to_verify() {
+        block(async {
+            let peppered = Argon2Hasher::builder()
+                .params(64, 1, 1)
+                .pepper(b"s3cret".to_vec())
+                .build()
+                .unwrap();
+            let hash = peppered.hash("pw").await.unwrap();
+            assert!(peppered.verify("pw", &hash).await.unwrap());
+            assert!(!fast().verify("pw", &hash).await.unwrap());
+            assert!(!format!("{peppered:?}").contains("s3cret"));
+        });
+    }
+
+    #[test]
+    fn rehash_is_needed_when_parameters_change() {
+        block(async {
+            let old = fast();
+            let hash = old.hash("pw").await.unwrap();
+            assert!(!old.needs_rehash(&hash));
+            let new = Argon2Hasher::builder().params(128, 1, 1).build().unwrap();
+            assert!(new.needs_rehash(&hash));
+            assert!(new.verify("pw", &hash).await.unwrap(), "old hashes still verify");
+            assert!(new.needs_rehash("garbage"));
+        });
+    }
+
+    #[test]
+    fn a_full_queue_answers_busy() {
+        block(async {
+            let h = Argon2Hasher::builder()
+                .params(8192, 3, 1)
+                .max_concurrent(1)
+                .max_queue(2)
+                .build()
+                .unwrap();
+            let hash = h.hash("pw").await.unwrap();
+            let attempts = (0..12).map(|_| {
+                let h = h.clone();
+                let hash = hash.clone();
+                async move { h.verify("pw", &hash).await }
+            });
+            let results = futures_util::future::join_all(attempts).await;
+            let ok = results.iter().filter(|r| matches!(r, Ok(true))).count();
+            let busy = results.iter().filter(|r| matches!(r, Err(PasswordError::Busy))).count();
+            assert_eq!(ok + busy, 12, "every attempt either succeeds or is refused as busy");
+            assert!(ok >= 3, "the running one and the queued ones succeed: {ok}");
+            assert!(busy >= 1, "beyond the queue, attempts are refused: {busy}");
+        });
+    }
+
+    #[test]
+    fn invalid_parameters_are_refused() {
+        assert!(Argon2Hasher::builder().params(1, 1, 1).build().is_err());
+        assert!(Argon2Hasher::builder().params(1 << 20, 1, 1).build().is_err());
+    }
+}
