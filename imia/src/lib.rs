@@ -75,14 +75,18 @@ extern crate self as imia;
 #[doc(hidden)]
 pub mod __private;
 pub mod authenticator;
+pub mod csrf;
 #[cfg(feature = "diesel")]
 pub mod diesel;
 pub mod error;
 mod extract;
+#[cfg(feature = "session")]
+pub mod login;
 mod middleware;
 pub mod password;
 pub mod provider;
 pub mod redirect;
+mod secret;
 mod token;
 mod user;
 
@@ -92,6 +96,7 @@ pub use crate::{
         Authentication, AuthenticationBuilder, AuthenticationMiddleware, Fallback, IntoAuthenticators, OnRejected,
         PathPattern,
     },
+    secret::{MIN_SECRET_LEN, SecretKey, SecretKeyError},
     token::{ANONYMOUS_NAME, LoginState, UserToken},
     user::UserLike,
 };

@@ -34,20 +34,20 @@
 //! Or open <http://127.0.0.1:8000/app> in a browser. The users, passwords and tokens are listed
 //! in [`imia_examples::demo_users`]. Set `PORT` to listen elsewhere than 8000.
 
-use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
+use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{
-    App, HttpResponse, HttpServer,
+    App, HttpRequest, HttpResponse, HttpServer,
     cookie::Key,
     http::header::{self, HeaderValue},
     web,
 };
 use imia::{
-    Authentication, CurrentUser, UserLike as _,
-    authenticator::{ApiKeyAuthenticator, SESSION_USER_KEY, SessionAuthenticator, TokenAuthenticator},
-    error::AuthError,
-    password::{InsecurePlaintextVerifier, PasswordVerifier as _},
+    Authentication, CurrentUser, SecretKey, UserLike as _,
+    authenticator::{ApiKeyAuthenticator, SessionAuthenticator, TokenAuthenticator},
+    login::{LoginError, LoginManager},
+    password::InsecurePlaintextVerifier,
     protected,
-    provider::{InMemoryProvider, UserProvider as _},
+    provider::InMemoryProvider,
     redirect::safe_next,
 };
 use imia_examples::User;
@@ -60,7 +60,7 @@ const HOME: &str = "/app";
 /// store password hashes and verify them with a password hasher (argon2id).
 const VERIFIER: InsecurePlaintextVerifier = InsecurePlaintextVerifier;
 
-type Users = web::Data<InMemoryProvider<User>>;
+type Logins = web::Data<LoginManager<InMemoryProvider<User>, InsecurePlaintextVerifier>>;
 
 /// `GET /`: links to the other pages.
 async fn index() -> HttpResponse {
@@ -105,42 +105,34 @@ struct LoginForm {
     next: String,
 }
 
-/// `POST /login`: checks the password and stores the user id in the session.
-///
-/// A stand-in: imia will get a proper login API (hashing, rehashing, the session password
-/// fingerprint). Until then the example writes the session key that
-/// [`SessionAuthenticator`] reads by hand.
-async fn login(session: Session, users: Users, form: web::Form<LoginForm>) -> actix_web::Result<HttpResponse> {
+/// `POST /login`: checks the password; on success the session is renewed and holds the user.
+async fn login(req: HttpRequest, logins: Logins, form: web::Form<LoginForm>) -> actix_web::Result<HttpResponse> {
     let LoginForm {
         username,
         password,
         next,
     } = form.into_inner();
     let next = safe_next(&next).unwrap_or(HOME);
-
-    let user = users.find_by_username(&username).await.map_err(AuthError::from)?;
-    // Verify even when the user is unknown, so that the answer takes as long either way.
-    let hash = user.as_ref().map_or(VERIFIER.dummy_hash(), |u| u.hashed_password());
-    let matched = VERIFIER.verify(&password, hash).await.map_err(AuthError::internal)?;
-    let Some(user) = user.filter(|_| matched) else {
-        // The same answer for an unknown user and a wrong password.
-        let body = format!("<p>Wrong e-mail or password.</p>{}", login_form(next));
-        return Ok(with_html(HttpResponse::Unauthorized(), "Log in", &body));
-    };
-
-    // A new session id on every login, against session fixation.
-    session.renew();
-    session.insert(SESSION_USER_KEY, user.id())?;
-    // `safe_next` guarantees a local path; a header value must also be visible ASCII.
-    let location = HeaderValue::from_str(next).unwrap_or(HeaderValue::from_static(HOME));
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish())
+    match logins.login(&req, &username, &password).await {
+        Ok(_) => {
+            // `safe_next` guarantees a local path of visible ASCII: a valid header value.
+            let location = HeaderValue::from_str(next).unwrap_or(HeaderValue::from_static(HOME));
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish())
+        }
+        // The same answer for an unknown user, a wrong password, an inactive user...
+        Err(LoginError::InvalidCredentials) => {
+            let body = format!("<p>Wrong e-mail or password.</p>{}", login_form(next));
+            Ok(with_html(HttpResponse::Unauthorized(), "Log in", &body))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// `POST /logout`: ends the session.
-async fn logout(session: Session) -> HttpResponse {
-    session.purge();
+async fn logout(req: HttpRequest) -> HttpResponse {
+    imia::login::logout(&req);
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/login"))
         .finish()
@@ -212,12 +204,15 @@ fn escape_html(s: &str) -> String {
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let users = InMemoryProvider::new(imia_examples::demo_users());
+    // A fresh secret on every start: sessions end when the server restarts. Real apps load a
+    // 64-byte secret from their configuration (see the demo).
+    let secret = SecretKey::generate();
 
     let auth = Authentication::builder()
         // First one with credentials wins: a session cookie, then `Authorization: Bearer …`,
         // then `?apikey=…` / `X-Api-Key`.
         .authenticators((
-            SessionAuthenticator::new(users.clone()),
+            SessionAuthenticator::new(users.clone(), secret.clone()),
             TokenAuthenticator::bearer(users.clone()),
             ApiKeyAuthenticator::new(users.clone()),
         ))
@@ -232,15 +227,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .redirect_to("/login")
         .build()?;
 
-    // A fresh key on every start: sessions end when the server restarts. Real apps load a
-    // 64-byte secret from their configuration.
-    let key = Key::generate();
-    let users = web::Data::new(users);
+    // The session cookie is signed with a key derived from the same secret.
+    let key = Key::derive_from(secret.as_bytes());
+    let logins = web::Data::new(LoginManager::new(users, VERIFIER, secret));
 
     let listener = imia_examples::bind_from_env()?;
     HttpServer::new(move || {
         App::new()
-            .app_data(users.clone())
+            .app_data(logins.clone())
             // The last `wrap` is the outermost: the session is loaded before `Authentication`
             // runs.
             .wrap(auth.clone())

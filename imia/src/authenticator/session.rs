@@ -6,7 +6,7 @@ use actix_session::SessionExt as _;
 use actix_web::HttpRequest;
 
 use super::{Authenticator, Outcome};
-use crate::{error::AuthError, provider::UserProvider, user::UserLike};
+use crate::{SecretKey, error::AuthError, provider::UserProvider, user::UserLike};
 
 /// The session key that holds the logged-in user's id: `_auth_user_id`.
 pub const SESSION_USER_KEY: &str = "_auth_user_id";
@@ -19,9 +19,14 @@ pub const SESSION_HASH_KEY: &str = "_auth_user_hash";
 /// `.wrap(Authentication…)` first, then `.wrap(SessionMiddleware…)`); without it there is never
 /// a session and this authenticator finds nothing.
 ///
-/// A session whose user no longer exists, is inactive, or whose stored value cannot be read is
-/// purged, and the request continues as if it had no session ([`Outcome::NoCredentials`]): a
-/// stale session is not an attack, so it does not answer 401.
+/// The session also holds a fingerprint of the user's password hash, keyed by the app's
+/// [`SecretKey`] ([`login`](crate::login) writes it); it is compared in constant time on every
+/// request, so a changed password ends every other session.
+///
+/// A session whose user no longer exists, is inactive, whose fingerprint does not match, or
+/// whose stored values cannot be read is purged, and the request continues as if it had no
+/// session ([`Outcome::NoCredentials`]): a stale session is not an attack, so it does not
+/// answer 401.
 ///
 /// # Examples
 ///
@@ -29,7 +34,7 @@ pub const SESSION_HASH_KEY: &str = "_auth_user_hash";
 /// use std::borrow::Cow;
 /// use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 /// use actix_web::{App, cookie::Key};
-/// use imia::{Authentication, UserLike, authenticator::SessionAuthenticator, provider::InMemoryProvider};
+/// use imia::{Authentication, SecretKey, UserLike, authenticator::SessionAuthenticator, provider::InMemoryProvider};
 ///
 /// #[derive(Clone)]
 /// struct User(&'static str);
@@ -38,20 +43,23 @@ pub const SESSION_HASH_KEY: &str = "_auth_user_hash";
 /// }
 ///
 /// let users = InMemoryProvider::new([User("ann")]);
-/// let key = Key::generate();
+/// let secret = SecretKey::generate();
+/// let cookie_key = Key::derive_from(secret.as_bytes());
 /// let app = App::new()
-///     .wrap(Authentication::new(SessionAuthenticator::new(users)))
-///     .wrap(SessionMiddleware::new(CookieSessionStore::default(), key));
+///     .wrap(Authentication::new(SessionAuthenticator::new(users, secret)))
+///     .wrap(SessionMiddleware::new(CookieSessionStore::default(), cookie_key));
 /// # let _ = app;
 /// ```
 pub struct SessionAuthenticator<P> {
     provider: P,
+    secret: SecretKey,
 }
 
 impl<P> SessionAuthenticator<P> {
-    /// Authenticates session users through `provider`.
-    pub fn new(provider: P) -> Self {
-        Self { provider }
+    /// Authenticates session users through `provider`, checking their password fingerprint
+    /// (keyed by `secret`, the key logins use) on every request.
+    pub fn new(provider: P, secret: SecretKey) -> Self {
+        Self { provider, secret }
     }
 }
 
@@ -75,17 +83,21 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
                 return Ok(Outcome::NoCredentials);
             }
         };
-        match self.provider.find_by_id(&id).await? {
-            Some(user) if user.is_active() => Ok(Outcome::Authenticated(user)),
-            found => {
-                tracing::debug!(
-                    user.id = %id,
-                    reason = if found.is_some() { "inactive user" } else { "unknown user" },
-                    "stale session; purging it"
-                );
-                session.purge();
-                Ok(Outcome::NoCredentials)
+        let fingerprint = session
+            .get::<String>(SESSION_HASH_KEY)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let reason = match self.provider.find_by_id(&id).await? {
+            Some(user) if user.is_active() && self.secret.fingerprint_matches(user.hashed_password(), &fingerprint) => {
+                return Ok(Outcome::Authenticated(user));
             }
-        }
+            Some(user) if user.is_active() => "password changed",
+            Some(_) => "inactive user",
+            None => "unknown user",
+        };
+        tracing::debug!(user.id = %id, reason, "stale session; purging it");
+        session.purge();
+        Ok(Outcome::NoCredentials)
     }
 }

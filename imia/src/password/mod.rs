@@ -52,6 +52,38 @@ pub trait PasswordVerifier: Send + Sync + 'static {
     }
 }
 
+/// Makes password hashes, for sign-up, password changes and rehashing on login.
+///
+/// [`Argon2Hasher`] implements it; so does [`InsecurePlaintextVerifier`] (its "hash" is the
+/// password, for tests only).
+pub trait PasswordHasher: PasswordVerifier {
+    /// Hashes `password` with the current parameters.
+    fn hash(&self, password: &str) -> impl Future<Output = Result<String, PasswordError>>;
+
+    /// Whether a stored hash was made with other parameters and should be replaced after the
+    /// next successful login. Default: never.
+    fn needs_rehash(&self, hash: &str) -> bool {
+        let _ = hash;
+        false
+    }
+}
+
+impl PasswordHasher for Argon2Hasher {
+    fn hash(&self, password: &str) -> impl Future<Output = Result<String, PasswordError>> {
+        Argon2Hasher::hash(self, password)
+    }
+
+    fn needs_rehash(&self, hash: &str) -> bool {
+        Argon2Hasher::needs_rehash(self, hash)
+    }
+}
+
+impl PasswordHasher for InsecurePlaintextVerifier {
+    async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        Ok(password.to_owned())
+    }
+}
+
 /// Password verification could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -24,6 +24,33 @@ use imia::{
 };
 use serde_json::{Value, json};
 
+/// The secret key of the test apps.
+pub(crate) fn secret() -> imia::SecretKey {
+    imia::SecretKey::from_bytes(&[42; 32]).unwrap()
+}
+
+/// `POST /login/{id}`: logs in whoever is named, without a password (the login flow is not
+/// under test), with the session fingerprint a real login writes; unknown ids get a session
+/// too, to test stale sessions.
+#[cfg(feature = "session")]
+pub(crate) async fn force_login(
+    session: actix_session::Session,
+    id: web::Path<String>,
+) -> actix_web::Result<HttpResponse> {
+    let id = id.into_inner();
+    let hash = users()
+        .find_by_id(&id)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.password)
+        .unwrap_or_default();
+    session.renew();
+    session.insert(imia::authenticator::SESSION_USER_KEY, &id)?;
+    session.insert(imia::authenticator::SESSION_HASH_KEY, secret().fingerprint(hash))?;
+    Ok(HttpResponse::Ok().finish())
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct User {
     pub(crate) id: &'static str,
@@ -242,6 +269,12 @@ pub(crate) struct CountingVerifier {
 impl CountingVerifier {
     pub(crate) fn count(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl imia::password::PasswordHasher for CountingVerifier {
+    async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        Ok(password.to_owned())
     }
 }
 

@@ -1,12 +1,12 @@
 //! `#[derive(UserLike)]` and `#[protected]` in a running app.
 
-use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
+use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{App, HttpResponse, Responder, cookie::Key, get, test as atest, web};
 use imia::{
     Authentication, CurrentUser, Fallback, UserLike, UserToken,
-    authenticator::{ApiKeyAuthenticator, SESSION_USER_KEY, SessionAuthenticator, TokenAuthenticator},
+    authenticator::{ApiKeyAuthenticator, SessionAuthenticator, TokenAuthenticator},
     protected,
-    provider::InMemoryProvider,
+    provider::{InMemoryProvider, UserProvider as _},
 };
 
 use crate::common::*;
@@ -207,15 +207,15 @@ async fn protected_without_the_middleware_is_a_500() {
 
 #[actix_web::test]
 async fn protected_with_sessions() {
-    async fn login(session: Session) -> actix_web::Result<HttpResponse> {
-        session.renew();
-        session.insert(SESSION_USER_KEY, "1")?;
+    async fn login(req: actix_web::HttpRequest) -> actix_web::Result<HttpResponse> {
+        let member = members().find_by_id("1").await.unwrap().unwrap();
+        imia::login::login_user(&req, member, &secret())?;
         Ok(HttpResponse::Ok().finish())
     }
     let key = Key::generate();
     let app = atest::init_service(
         App::new()
-            .wrap(Authentication::new(SessionAuthenticator::new(members())))
+            .wrap(Authentication::new(SessionAuthenticator::new(members(), secret())))
             .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
             .route("/login", web::post().to(login))
             .route("/admin", web::get().to(admin_only)),

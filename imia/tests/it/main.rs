@@ -20,6 +20,8 @@ mod basic;
 mod chain;
 mod common;
 mod extractors;
+#[cfg(feature = "session")]
+mod login;
 #[cfg(all(feature = "macros", feature = "session"))]
 mod macros;
 mod paths;

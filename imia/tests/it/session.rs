@@ -9,13 +9,6 @@ use imia::{
 
 use crate::common::*;
 
-/// Logs in whoever is named in the path, without a password: the login flow is not under test.
-async fn force_login(session: Session, id: web::Path<String>) -> actix_web::Result<HttpResponse> {
-    session.renew();
-    session.insert(SESSION_USER_KEY, id.into_inner())?;
-    Ok(HttpResponse::Ok().finish())
-}
-
 async fn store_number(session: Session) -> actix_web::Result<HttpResponse> {
     session.insert(SESSION_USER_KEY, 42)?;
     Ok(HttpResponse::Ok().finish())
@@ -24,7 +17,7 @@ async fn store_number(session: Session) -> actix_web::Result<HttpResponse> {
 fn session_app(key: Key) -> TestApp!() {
     App::new()
         .wrap(Authentication::new((
-            SessionAuthenticator::new(users()),
+            SessionAuthenticator::new(users(), secret()),
             ApiKeyAuthenticator::new(users()),
         )))
         .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
@@ -73,6 +66,33 @@ async fn a_session_for_an_unknown_or_inactive_user_is_purged_and_anonymous() {
 }
 
 #[actix_web::test]
+async fn a_session_without_the_right_fingerprint_is_purged_and_anonymous() {
+    async fn no_fingerprint(session: Session) -> actix_web::Result<HttpResponse> {
+        session.insert(SESSION_USER_KEY, "root@localhost")?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    async fn wrong_fingerprint(session: Session) -> actix_web::Result<HttpResponse> {
+        session.insert(SESSION_USER_KEY, "root@localhost")?;
+        // Keyed with another secret: what a forged or foreign session would hold.
+        let other = imia::SecretKey::from_bytes(&[1; 32]).unwrap();
+        session.insert(imia::authenticator::SESSION_HASH_KEY, other.fingerprint(ROOT.password))?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let app = atest::init_service(
+        session_app(Key::generate())
+            .route("/nofp", web::post().to(no_fingerprint))
+            .route("/wrongfp", web::post().to(wrong_fingerprint)),
+    )
+    .await;
+    for uri in ["/nofp", "/wrongfp"] {
+        let stored = send(&app, atest::TestRequest::post().uri(uri)).await;
+        let cookie = session_cookie(&stored).unwrap();
+        let r = send(&app, get("/whoami").insert_header(("Cookie", cookie))).await;
+        assert_eq!(r.id(), serde_json::Value::Null, "{uri}");
+    }
+}
+
+#[actix_web::test]
 async fn a_stale_session_does_not_block_other_credentials() {
     let key = Key::generate();
     let app = atest::init_service(session_app(key.clone())).await;
@@ -115,7 +135,7 @@ async fn without_session_middleware_the_session_authenticator_finds_nothing() {
     let app = atest::init_service(
         App::new()
             .wrap(Authentication::new((
-                SessionAuthenticator::new(users()),
+                SessionAuthenticator::new(users(), secret()),
                 ApiKeyAuthenticator::new(users()),
             )))
             .default_service(web::to(whoami)),

@@ -1,0 +1,670 @@
+//! Logging users in and out, on actix-session.
+//!
+//! [`LoginManager`] checks a username and password and establishes the session; [`logout`]
+//! purges it; [`login_user`] logs a user in without a password (after a sign-up, or in tests);
+//! [`update_session_auth_hash`] keeps the current session alive across a password change.
+//!
+//! # Security
+//!
+//! - The session id is renewed on every login (no fixation), and the session is cleared first
+//!   when it belonged to another user. Logout purges it server-side.
+//! - The session holds the user's id and a keyed fingerprint of the password hash (never the
+//!   hash); the [`SessionAuthenticator`](crate::authenticator::SessionAuthenticator) checks the
+//!   fingerprint on every request, so a password change, a disabled or a deleted user ends
+//!   every other session on its next request.
+//! - Unknown user, wrong password, inactive user, user without a usable password and a
+//!   throttled username all fail with the same [`LoginError::InvalidCredentials`], and the
+//!   password hasher runs exactly once in each case. Missing fields fail the same way without
+//!   touching the provider.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    fmt,
+    future::Future,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use actix_session::SessionExt as _;
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError, http::StatusCode};
+use futures_util::future::LocalBoxFuture;
+
+use crate::{
+    SecretKey, UserToken,
+    authenticator::{SESSION_HASH_KEY, SESSION_USER_KEY},
+    error::{BoxError, ProviderError},
+    password::{PasswordError, PasswordHasher},
+    provider::UserProvider,
+    user::UserLike,
+};
+
+/// Why a login (or a password change) failed. Render it yourself for forms; as a
+/// `ResponseError` it answers with an empty body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// Wrong credentials, whatever the reason (unknown user, wrong password, inactive user, no
+    /// usable password, throttled, missing fields). 401.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A new password that cannot be used (empty, or longer than the hasher accepts). 400.
+    #[error("the new password cannot be used")]
+    InvalidNewPassword,
+    /// A login guard refused; its error answers.
+    #[error("login refused: {0}")]
+    Guard(actix_web::Error),
+    /// The user store failed. 500, or 503 when it is unavailable. Failure counters are not
+    /// touched.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Too many password checks are queued. 503.
+    #[error("password checks are saturated")]
+    Busy,
+    /// Something else failed (the hasher, the session). 500.
+    #[error("login failed internally")]
+    Internal(#[source] BoxError),
+}
+
+impl ResponseError for LoginError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::InvalidNewPassword => StatusCode::BAD_REQUEST,
+            Self::Guard(err) => err.as_response_error().status_code(),
+            Self::Provider(err) => err.status(),
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Guard(err) => err.error_response(),
+            _ => HttpResponse::new(self.status_code()),
+        }
+    }
+}
+
+impl From<PasswordError> for LoginError {
+    fn from(err: PasswordError) -> Self {
+        match err {
+            PasswordError::TooLong => Self::InvalidCredentials,
+            PasswordError::Busy => Self::Busy,
+            PasswordError::Failed(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// A check run before the password is verified: refuse a login for a reason of the app's
+/// (a closed account, a maintenance window, a CAPTCHA). `user` is `None` when the username is
+/// unknown: do not reveal that through your answer.
+pub trait LoginGuard<U>: Send + Sync + 'static {
+    /// `Ok(())` to go on, or the error to answer with.
+    fn check(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+        user: Option<&U>,
+    ) -> impl Future<Output = Result<(), actix_web::Error>>;
+}
+
+trait DynGuard<U>: Send + Sync {
+    fn check_dyn<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        username: &'a str,
+        user: Option<&'a U>,
+    ) -> LocalBoxFuture<'a, Result<(), actix_web::Error>>;
+}
+
+impl<U, G: LoginGuard<U>> DynGuard<U> for G {
+    fn check_dyn<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        username: &'a str,
+        user: Option<&'a U>,
+    ) -> LocalBoxFuture<'a, Result<(), actix_web::Error>> {
+        Box::pin(self.check(req, username, user))
+    }
+}
+
+/// Who is trying to log in, for throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    /// The username as typed.
+    pub username: &'a str,
+    /// The client's address, when known.
+    pub addr: Option<IpAddr>,
+}
+
+/// Limits login attempts. A locked attempt fails exactly like a wrong password.
+pub trait LoginThrottle: Send + Sync + 'static {
+    /// Whether this attempt may proceed.
+    fn allow(&self, attempt: Attempt<'_>) -> impl Future<Output = bool>;
+    /// Records a failed attempt.
+    fn failed(&self, attempt: Attempt<'_>) -> impl Future<Output = ()>;
+    /// Records a successful login (which may reset the counters).
+    fn succeeded(&self, attempt: Attempt<'_>) -> impl Future<Output = ()>;
+}
+
+trait DynThrottle: Send + Sync {
+    fn allow_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, bool>;
+    fn failed_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()>;
+    fn succeeded_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()>;
+}
+
+impl<T: LoginThrottle> DynThrottle for T {
+    fn allow_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, bool> {
+        Box::pin(self.allow(attempt))
+    }
+    fn failed_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()> {
+        Box::pin(self.failed(attempt))
+    }
+    fn succeeded_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()> {
+        Box::pin(self.succeeded(attempt))
+    }
+}
+
+/// An in-memory [`LoginThrottle`]: at most `max` failures per username (case-insensitive)
+/// and/or per client address within a sliding window. Per-process: behind several servers,
+/// each keeps its own counts.
+///
+/// ```
+/// use std::time::Duration;
+/// use imia::login::InMemoryThrottle;
+///
+/// // 10 failures per username in 5 minutes; addresses unlimited.
+/// let throttle = InMemoryThrottle::new().per_username(10, Duration::from_secs(300));
+/// # let _ = throttle;
+/// ```
+#[derive(Default)]
+pub struct InMemoryThrottle {
+    username: Option<(usize, Duration)>,
+    address: Option<(usize, Duration)>,
+    failures: Mutex<HashMap<ThrottleKey, VecDeque<Instant>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ThrottleKey {
+    Username(String),
+    Address(IpAddr),
+}
+
+/// Above this many tracked keys, expired entries are pruned on each failure.
+const PRUNE_ABOVE: usize = 10_000;
+
+impl InMemoryThrottle {
+    /// A throttle that limits nothing until configured.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `max` failures per username within `window`.
+    #[must_use]
+    pub fn per_username(mut self, max: usize, window: Duration) -> Self {
+        self.username = Some((max, window));
+        self
+    }
+
+    /// At most `max` failures per client address within `window`.
+    #[must_use]
+    pub fn per_address(mut self, max: usize, window: Duration) -> Self {
+        self.address = Some((max, window));
+        self
+    }
+
+    fn keys(&self, attempt: Attempt<'_>) -> Vec<(ThrottleKey, usize, Duration)> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some((max, window)) = self.username {
+            keys.push((ThrottleKey::Username(attempt.username.to_lowercase()), max, window));
+        }
+        if let (Some((max, window)), Some(addr)) = (self.address, attempt.addr) {
+            keys.push((ThrottleKey::Address(addr), max, window));
+        }
+        keys
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThrottleKey, VecDeque<Instant>>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for InMemoryThrottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryThrottle")
+            .field("per_username", &self.username)
+            .field("per_address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginThrottle for InMemoryThrottle {
+    async fn allow(&self, attempt: Attempt<'_>) -> bool {
+        let now = Instant::now();
+        let map = self.lock();
+        self.keys(attempt).into_iter().all(|(key, max, window)| {
+            map.get(&key)
+                .is_none_or(|times| times.iter().filter(|t| now.duration_since(**t) < window).count() < max)
+        })
+    }
+
+    async fn failed(&self, attempt: Attempt<'_>) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        for (key, max, window) in self.keys(attempt) {
+            let times = map.entry(key).or_default();
+            times.retain(|t| now.duration_since(*t) < window);
+            times.push_back(now);
+            while times.len() > max.max(1) {
+                times.pop_front();
+            }
+        }
+        if map.len() > PRUNE_ABOVE {
+            let longest = self
+                .username
+                .iter()
+                .chain(&self.address)
+                .map(|(_, w)| *w)
+                .max()
+                .unwrap_or_default();
+            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < longest));
+        }
+    }
+
+    async fn succeeded(&self, attempt: Attempt<'_>) {
+        let mut map = self.lock();
+        if self.username.is_some() {
+            map.remove(&ThrottleKey::Username(attempt.username.to_lowercase()));
+        }
+    }
+}
+
+/// Checks passwords and logs users in.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{HttpRequest, HttpResponse, web};
+/// use imia::{
+///     SecretKey, UserLike,
+///     login::{LoginError, LoginManager},
+///     password::Argon2Hasher,
+///     provider::InMemoryProvider,
+/// };
+/// use serde::Deserialize;
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, email: String, password_hash: String }
+///
+/// #[derive(Deserialize)]
+/// struct Form { username: String, password: String }
+///
+/// async fn login(
+///     req: HttpRequest,
+///     form: web::Form<Form>,
+///     logins: web::Data<LoginManager<InMemoryProvider<User>, Argon2Hasher>>,
+/// ) -> HttpResponse {
+///     match logins.login(&req, &form.username, &form.password).await {
+///         Ok(_) => HttpResponse::SeeOther().insert_header(("Location", "/app")).finish(),
+///         Err(LoginError::InvalidCredentials) => HttpResponse::Ok().body("Invalid username or password."),
+///         Err(other) => HttpResponse::from_error(other),
+///     }
+/// }
+///
+/// let users = InMemoryProvider::new(Vec::<User>::new());
+/// let logins = LoginManager::new(users, Argon2Hasher::default(), SecretKey::generate());
+/// # let _ = logins;
+/// ```
+pub struct LoginManager<P: UserProvider, H> {
+    inner: Arc<Inner<P, H>>,
+}
+
+struct Inner<P: UserProvider, H> {
+    provider: P,
+    hasher: H,
+    secret: SecretKey,
+    guards: Vec<Box<dyn DynGuard<P::User>>>,
+    throttle: Option<Box<dyn DynThrottle>>,
+}
+
+impl<P: UserProvider, H> Clone for LoginManager<P, H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<P: UserProvider, H: fmt::Debug> fmt::Debug for LoginManager<P, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginManager")
+            .field("hasher", &self.inner.hasher)
+            .field("guards", &self.inner.guards.len())
+            .field("throttled", &self.inner.throttle.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`LoginManager`].
+#[must_use]
+pub struct LoginManagerBuilder<P: UserProvider, H> {
+    inner: Inner<P, H>,
+}
+
+impl<P: UserProvider, H> fmt::Debug for LoginManagerBuilder<P, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginManagerBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<P: UserProvider, H> LoginManagerBuilder<P, H> {
+    /// Adds a guard, run before the password check (all guards, in order, until one refuses).
+    pub fn guard(mut self, guard: impl LoginGuard<P::User>) -> Self {
+        self.inner.guards.push(Box::new(guard));
+        self
+    }
+
+    /// Throttles attempts. Default: none.
+    pub fn throttle(mut self, throttle: impl LoginThrottle) -> Self {
+        self.inner.throttle = Some(Box::new(throttle));
+        self
+    }
+
+    /// Builds the manager.
+    pub fn build(self) -> LoginManager<P, H> {
+        LoginManager {
+            inner: Arc::new(self.inner),
+        }
+    }
+}
+
+impl<P, H> LoginManager<P, H>
+where
+    P: UserProvider,
+    P::User: Clone,
+    H: PasswordHasher,
+{
+    /// A manager with no guards and no throttling.
+    pub fn new(provider: P, hasher: H, secret: SecretKey) -> Self {
+        Self::builder(provider, hasher, secret).build()
+    }
+
+    /// Starts a builder for guards and throttling.
+    pub fn builder(provider: P, hasher: H, secret: SecretKey) -> LoginManagerBuilder<P, H> {
+        LoginManagerBuilder {
+            inner: Inner {
+                provider,
+                hasher,
+                secret,
+                guards: Vec::new(),
+                throttle: None,
+            },
+        }
+    }
+
+    /// The secret key sessions are fingerprinted with.
+    pub fn secret(&self) -> &SecretKey {
+        &self.inner.secret
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &P {
+        &self.inner.provider
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &H {
+        &self.inner.hasher
+    }
+
+    /// Checks `username` and `password`; on success renews the session, stores the user's id
+    /// and password fingerprint in it, and returns the token (also put on the request).
+    ///
+    /// # Errors
+    ///
+    /// See [`LoginError`]: every credential problem is [`LoginError::InvalidCredentials`].
+    pub async fn login(&self, req: &HttpRequest, username: &str, password: &str) -> Result<UserToken, LoginError> {
+        let inner = &*self.inner;
+        if username.is_empty() || password.is_empty() {
+            return Err(LoginError::InvalidCredentials);
+        }
+        let attempt = Attempt {
+            username,
+            addr: req.peer_addr().map(|a| a.ip()),
+        };
+        if let Some(throttle) = &inner.throttle
+            && !throttle.allow_dyn(attempt).await
+        {
+            // Indistinguishable from a wrong password, down to the work done.
+            let _ = inner.hasher.verify(password, inner.hasher.dummy_hash()).await;
+            tracing::warn!(username, "login throttled");
+            return Err(LoginError::InvalidCredentials);
+        }
+        let user = inner.provider.find_by_username(username).await?;
+        for guard in &inner.guards {
+            guard
+                .check_dyn(req, username, user.as_ref())
+                .await
+                .map_err(LoginError::Guard)?;
+        }
+        let usable = user
+            .as_ref()
+            .filter(|u| u.is_active() && !u.hashed_password().is_empty());
+        let hash = usable.map_or_else(|| inner.hasher.dummy_hash(), |u| u.hashed_password());
+        let matched = match inner.hasher.verify(password, hash).await {
+            Ok(matched) => matched,
+            Err(PasswordError::TooLong) => false,
+            Err(err) => return Err(err.into()),
+        };
+        let user = match (usable.is_some() && matched, user) {
+            (true, Some(user)) => user,
+            _ => {
+                if let Some(throttle) = &inner.throttle {
+                    throttle.failed_dyn(attempt).await;
+                }
+                tracing::info!(username, "login failed");
+                return Err(LoginError::InvalidCredentials);
+            }
+        };
+        if let Some(throttle) = &inner.throttle {
+            throttle.succeeded_dyn(attempt).await;
+        }
+        let mut fingerprinted = user.hashed_password().to_owned();
+        if inner.hasher.needs_rehash(&fingerprinted) {
+            match self.store_new_hash(&user, password).await {
+                Ok(Some(new_hash)) => fingerprinted = new_hash,
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error.display = %err, "could not rehash the password; keeping the old hash"),
+            }
+        }
+        let token = establish(req, user, &inner.secret.fingerprint(&fingerprinted))?;
+        tracing::info!(user.id = ?token.id(), "login");
+        Ok(token)
+    }
+
+    /// Hashes `password` and stores it for `user`; `None` when the provider cannot store.
+    async fn store_new_hash(&self, user: &P::User, password: &str) -> Result<Option<String>, LoginError> {
+        let hash = self.inner.hasher.hash(password).await?;
+        Ok(self
+            .inner
+            .provider
+            .update_password_hash(user, &hash)
+            .await?
+            .then_some(hash))
+    }
+
+    /// Changes the password of the logged-in `user` after checking `current`. Other sessions
+    /// of the user end on their next request; this one is renewed and stays logged in.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::InvalidCredentials`] for a wrong current password,
+    /// [`LoginError::InvalidNewPassword`] for an unusable new one, [`LoginError::Internal`]
+    /// when the provider cannot store passwords.
+    pub async fn change_password(
+        &self,
+        req: &HttpRequest,
+        user: &P::User,
+        current: &str,
+        new: &str,
+    ) -> Result<(), LoginError> {
+        let inner = &*self.inner;
+        let stored = user.hashed_password();
+        let hash = if stored.is_empty() {
+            inner.hasher.dummy_hash()
+        } else {
+            stored
+        };
+        let matched = match inner.hasher.verify(current, hash).await {
+            Ok(matched) => matched && !stored.is_empty(),
+            Err(PasswordError::TooLong) => false,
+            Err(err) => return Err(err.into()),
+        };
+        if !matched {
+            return Err(LoginError::InvalidCredentials);
+        }
+        if new.is_empty() {
+            return Err(LoginError::InvalidNewPassword);
+        }
+        let new_hash = match inner.hasher.hash(new).await {
+            Ok(hash) => hash,
+            Err(PasswordError::TooLong) => return Err(LoginError::InvalidNewPassword),
+            Err(err) => return Err(err.into()),
+        };
+        if !inner.provider.update_password_hash(user, &new_hash).await? {
+            return Err(LoginError::Internal(
+                "the user provider cannot store password hashes".into(),
+            ));
+        }
+        update_session_auth_hash(req, &new_hash, &inner.secret)?;
+        tracing::info!(user.id = %user.id(), "password changed");
+        Ok(())
+    }
+}
+
+/// Renews the session and stores the user in it.
+fn establish<U: UserLike>(req: &HttpRequest, user: U, fingerprint: &str) -> Result<UserToken, LoginError> {
+    let session = req.get_session();
+    let id = user.id().into_owned();
+    // A session that belonged to someone else starts over; one of the same user keeps its data.
+    match session.get::<String>(SESSION_USER_KEY) {
+        Ok(Some(previous)) if previous == id => {}
+        Ok(None) => {}
+        _ => session.clear(),
+    }
+    session.renew();
+    session
+        .insert(SESSION_USER_KEY, &id)
+        .map_err(|e| LoginError::Internal(Box::new(e)))?;
+    session
+        .insert(SESSION_HASH_KEY, fingerprint)
+        .map_err(|e| LoginError::Internal(Box::new(e)))?;
+    let token = UserToken::authenticated(user);
+    req.extensions_mut().insert(token.clone());
+    Ok(token)
+}
+
+/// Logs `user` in without checking a password: after a sign-up, or to set up tests. Renews
+/// the session like a login.
+///
+/// # Errors
+///
+/// [`LoginError::Internal`] when the session cannot store the values.
+pub fn login_user<U: UserLike>(req: &HttpRequest, user: U, secret: &SecretKey) -> Result<UserToken, LoginError> {
+    let fingerprint = secret.fingerprint(user.hashed_password());
+    establish(req, user, &fingerprint)
+}
+
+/// Logs out: purges the session (server-side stores delete it) and makes the request anonymous.
+pub fn logout(req: &HttpRequest) {
+    let session = req.get_session();
+    if let Ok(Some(id)) = session.get::<String>(SESSION_USER_KEY) {
+        tracing::info!(user.id = %id, "logout");
+    }
+    session.purge();
+    req.extensions_mut().insert(UserToken::anonymous());
+}
+
+/// After the current user's password changed to `new_hash`: renews the session id and stores the
+/// new fingerprint, so this session stays logged in while every other one ends.
+///
+/// # Errors
+///
+/// [`LoginError::Internal`] when the session cannot store the value.
+pub fn update_session_auth_hash(req: &HttpRequest, new_hash: &str, secret: &SecretKey) -> Result<(), LoginError> {
+    let session = req.get_session();
+    session.renew();
+    session
+        .insert(SESSION_HASH_KEY, secret.fingerprint(new_hash))
+        .map_err(|e| LoginError::Internal(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(username: &str) -> Attempt<'_> {
+        Attempt { username, addr: None }
+    }
+
+    #[test]
+    fn throttle_locks_after_max_failures_per_username() {
+        actix_rt::System::new().block_on(async {
+            let t = InMemoryThrottle::new().per_username(3, Duration::from_secs(60));
+            for _ in 0..3 {
+                assert!(t.allow(attempt("Ann")).await);
+                t.failed(attempt("Ann")).await;
+            }
+            assert!(!t.allow(attempt("ann")).await, "usernames are case-insensitive");
+            assert!(t.allow(attempt("bob")).await, "other usernames are unaffected");
+        });
+    }
+
+    #[test]
+    fn throttle_window_slides() {
+        actix_rt::System::new().block_on(async {
+            let t = InMemoryThrottle::new().per_username(1, Duration::from_millis(30));
+            t.failed(attempt("ann")).await;
+            assert!(!t.allow(attempt("ann")).await);
+            std::thread::sleep(Duration::from_millis(40));
+            assert!(t.allow(attempt("ann")).await);
+        });
+    }
+
+    #[test]
+    fn throttle_per_address() {
+        actix_rt::System::new().block_on(async {
+            let t = InMemoryThrottle::new().per_address(2, Duration::from_secs(60));
+            let addr = Some(IpAddr::from([10, 0, 0, 1]));
+            for name in ["a", "b"] {
+                t.failed(Attempt { username: name, addr }).await;
+            }
+            assert!(!t.allow(Attempt { username: "c", addr }).await);
+            assert!(
+                t.allow(Attempt {
+                    username: "c",
+                    addr: Some(IpAddr::from([10, 0, 0, 2]))
+                })
+                .await
+            );
+            assert!(
+                t.allow(Attempt {
+                    username: "c",
+                    addr: None
+                })
+                .await
+            );
+        });
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        assert_eq!(LoginError::InvalidCredentials.status_code(), 401);
+        assert_eq!(LoginError::Busy.status_code(), 503);
+        assert_eq!(LoginError::InvalidNewPassword.status_code(), 400);
+        assert_eq!(LoginError::from(PasswordError::TooLong).status_code(), 401);
+        let guard = LoginError::Guard(actix_web::error::ErrorForbidden("closed"));
+        assert_eq!(guard.status_code(), 403);
+    }
+}
