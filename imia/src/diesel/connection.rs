@@ -12,6 +12,7 @@ use diesel_async::{
     pooled_connection::{AsyncDieselConnectionManager, PoolError as ManagerError, deadpool},
 };
 
+use super::statement::Statement;
 use crate::error::{BoxError, ProviderError};
 
 /// A deadpool pool of diesel-async connections.
@@ -58,6 +59,10 @@ pub trait Backend: AsyncConnection + Send + 'static {
 
     /// Takes a connection, waiting as long as the pool's timeout allows.
     fn checkout(pool: &Self::Pool) -> impl Future<Output = Result<Self::Guard, ProviderError>>;
+
+    /// Executes a statement of imia's own, returning the number of rows changed.
+    #[doc(hidden)]
+    fn execute(conn: &mut Self, statement: Statement) -> impl Future<Output = ::diesel::QueryResult<usize>>;
 }
 
 macro_rules! backend {
@@ -70,6 +75,10 @@ macro_rules! backend {
 
             async fn checkout(pool: &Self::Pool) -> Result<Self::Guard, ProviderError> {
                 pool.get().await.map_err(pool_error)
+            }
+
+            async fn execute(conn: &mut Self, statement: Statement) -> ::diesel::QueryResult<usize> {
+                diesel_async::RunQueryDsl::execute(statement, conn).await
             }
         }
     };

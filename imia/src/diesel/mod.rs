@@ -14,8 +14,8 @@
 mod connection;
 pub mod migrations;
 mod provider;
-#[cfg(feature = "session")]
 mod session_store;
+mod statement;
 
 #[cfg(feature = "mysql")]
 pub use connection::mysql_pool;

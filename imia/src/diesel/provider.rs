@@ -15,7 +15,10 @@ use ::diesel::{
 use diesel_async::{RunQueryDsl as _, methods::LoadQuery};
 use futures_util::future::LocalBoxFuture;
 
-use super::connection::{Backend, Dialect, query_error};
+use super::{
+    connection::{Backend, Dialect, query_error},
+    statement::Statement,
+};
 use crate::{
     error::ProviderError,
     provider::{ProviderResult, UserProvider},
@@ -218,6 +221,8 @@ struct Config {
     case_insensitive: bool,
     hashed_tokens: bool,
     timeout: Duration,
+    /// `(table, column)` where password hashes are written, if the provider may write them.
+    password_update: Option<(Arc<str>, Arc<str>)>,
 }
 
 /// Builds a [`DieselProvider`]; every setter documents its default.
@@ -284,6 +289,7 @@ where
                 case_insensitive: false,
                 hashed_tokens: false,
                 timeout: Duration::from_secs(10),
+                password_update: None,
             },
         }
     }
@@ -326,6 +332,13 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
     /// unavailable. Default: 10 seconds.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = timeout;
+        self
+    }
+
+    /// Lets the provider store new password hashes (password changes, rehashing on login) in
+    /// `column` of `table`, the row found by the id column. Default: the provider stores none.
+    pub fn password_column(mut self, table: &str, column: &str) -> Self {
+        self.config.password_update = Some((table.into(), column.into()));
         self
     }
 
@@ -411,6 +424,35 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
             IdType::Uuid => return Ok(None),
         };
         self.one(lookup, "id").await
+    }
+
+    async fn update_password_hash(&self, user: &U, new_hash: &str) -> Result<bool, ProviderError> {
+        let Some((table, column)) = &self.config.password_update else {
+            return Ok(false);
+        };
+        let id = user.id();
+        let statement = Statement::default()
+            .sql(format!("UPDATE {table} SET {column} = "))
+            .text(new_hash)
+            .sql(format!(" WHERE {} = ", self.config.id_column));
+        let statement = match self.config.id_type {
+            IdType::Integer => match id.parse::<i64>() {
+                Ok(value) => statement.integer(value),
+                Err(_) => return Ok(false),
+            },
+            IdType::Uuid if C::DIALECT == Dialect::Postgres => {
+                statement.sql("CAST(").text(id.to_ascii_lowercase()).sql(" AS uuid)")
+            }
+            IdType::Text | IdType::Uuid => statement.text(id.into_owned()),
+        };
+        let work = async {
+            let mut conn = C::checkout(&self.pool).await?;
+            C::execute(&mut conn, statement).await.map_err(query_error)
+        };
+        match tokio::time::timeout(self.config.timeout, work).await {
+            Ok(changed) => Ok(changed? == 1),
+            Err(elapsed) => Err(ProviderError::unavailable(elapsed)),
+        }
     }
 
     async fn find_by_username(&self, username: &str) -> ProviderResult<U> {

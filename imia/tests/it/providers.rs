@@ -245,6 +245,30 @@ macro_rules! backend_suite {
             by_email.find_by_id("root@example.com").await.unwrap().map(|m| m.id),
             Some(1)
         );
+        // Password hashes are written only when the provider is told where.
+        let root = exact.find_by_id("1").await.unwrap().unwrap();
+        assert!(!exact.update_password_hash(&root, "new-hash").await.unwrap());
+        let writer = DieselProvider::<$conn, Member>::for_table(plain.clone(), members::table)
+            .password_column("members", "password_hash")
+            .build()
+            .unwrap();
+        assert!(writer.update_password_hash(&root, "new-hash").await.unwrap());
+        assert_eq!(
+            writer.find_by_id("1").await.unwrap().unwrap().password_hash.as_deref(),
+            Some("new-hash")
+        );
+        assert_eq!(
+            writer.find_by_id("2").await.unwrap().unwrap().password_hash.as_deref(),
+            Some("hash-of-2")
+        );
+        let ghost = Member {
+            id: 999,
+            ..root.clone()
+        };
+        assert!(
+            !writer.update_password_hash(&ghost, "x").await.unwrap(),
+            "no row, nothing stored"
+        );
         // The table goes away: a backend error (500), never "no user".
         let mut conn = <$conn as Backend>::checkout(&plain).await.unwrap();
         conn.batch_execute("DROP TABLE members").await.unwrap();
