@@ -19,6 +19,18 @@ use std::{
 
 use imia::UserLike;
 
+pub mod demo;
+
+/// Logs to stderr at `info` (or `RUST_LOG`), for the example binaries.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+}
+
 /// The port examples listen on when `PORT` is not set: 8000.
 pub const DEFAULT_PORT: u16 = 8000;
 

@@ -64,6 +64,8 @@ pub fn users_sql(dialect: Dialect, table: &str) -> String {
 /// Sessions are stored under the SHA-256 of their key (a leaked table holds no usable session
 /// ids), with their state as JSON and their expiry as Unix seconds.
 pub fn sessions_sql(dialect: Dialect, table: &str) -> String {
+    // An index name is never schema-qualified: `app.sessions` gets `app_sessions_expires_at`.
+    let index = format!("{}_expires_at", table.replace('.', "_"));
     match dialect {
         Dialect::Sqlite | Dialect::Postgres => format!(
             "CREATE TABLE IF NOT EXISTS {table} (
@@ -71,14 +73,14 @@ pub fn sessions_sql(dialect: Dialect, table: &str) -> String {
                 state TEXT NOT NULL,
                 expires_at BIGINT NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at);"
+            CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);"
         ),
         Dialect::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {table} (
                 key_hash CHAR(64) NOT NULL PRIMARY KEY,
                 state MEDIUMTEXT NOT NULL,
                 expires_at BIGINT NOT NULL,
-                INDEX {table}_expires_at (expires_at)
+                INDEX {index} (expires_at)
             ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
         ),
     }

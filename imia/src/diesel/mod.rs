@@ -14,6 +14,7 @@
 mod connection;
 pub mod migrations;
 mod provider;
+#[cfg(feature = "session")]
 mod session_store;
 mod statement;
 
@@ -25,3 +26,5 @@ pub use connection::{Backend, Dialect, Pool, PoolOptions};
 #[cfg(feature = "sqlite")]
 pub use connection::{SqliteConnection, sqlite_pool};
 pub use provider::{DieselProvider, DieselProviderBuilder, IdType};
+#[cfg(feature = "session")]
+pub use session_store::{DieselSessionStore, DieselSessionStoreBuilder};

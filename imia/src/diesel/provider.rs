@@ -130,7 +130,7 @@ where
 type Loader<C, U> =
     Arc<dyn for<'c> Fn(&'c mut C, Lookup) -> LocalBoxFuture<'c, Result<Vec<U>, ::diesel::result::Error>> + Send + Sync>;
 
-/// Loads users from a Diesel table through a diesel-async [`Pool`].
+/// Loads users from a Diesel table through a diesel-async [`Pool`](super::Pool).
 ///
 /// The user model derives `Queryable`, `Selectable` and [`UserLike`]; the provider looks users
 /// up by their id, username and token columns (by default `id`, `email` and `api_token`, like

@@ -1,0 +1,789 @@
+//! An actix-session store keeping sessions server-side in a database table.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use ::diesel::{
+    QueryResult, QueryableByName,
+    backend::Backend as DieselBackend,
+    deserialize::FromSql,
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    serialize::ToSql,
+    sql_types::{BigInt, HasSqlType, Text, Untyped},
+};
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key};
+use actix_web::cookie::time::Duration as Ttl;
+use diesel_async::RunQueryDsl as _;
+
+use super::connection::{Backend, Dialect, query_error};
+use crate::{error::ProviderError, provider::hash_token};
+
+type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
+
+/// The default session table: the one [`migrations::run`](super::migrations::run) creates.
+const DEFAULT_TABLE: &str = "imia_sessions";
+
+/// Session state keys that carry a login: a session that vanished during a request is never
+/// re-created with them (see [`DieselSessionStore`], "Logout races").
+const AUTH_KEY_PREFIXES: [&str; 2] = ["_auth_", "_impersonat"];
+
+/// Keeps actix-session's session state in a database table, through the same diesel-async
+/// [`Pool`](super::Pool) as the [`DieselProvider`](super::DieselProvider): SQLite, PostgreSQL,
+/// MySQL or MariaDB.
+///
+/// Unlike a cookie store, a server-side store can end a session: logout
+/// ([`Session::purge`](actix_session::Session::purge)) deletes its row, so a copied or replayed
+/// cookie is worth nothing afterwards.
+///
+/// - **Table.** `key_hash CHAR(64) PRIMARY KEY, state TEXT, expires_at BIGINT` (Unix seconds),
+///   indexed on `expires_at`; created by [`migrations::run`](super::migrations::run),
+///   [`sessions_sql`](super::migrations::sessions_sql) or [`DieselSessionStore::create_table`].
+///   The default name is `imia_sessions`.
+/// - **Keys.** 64 random alphanumeric characters (actix-session's
+///   [`generate_session_key`], from a CSPRNG). The table holds only their SHA-256
+///   ([`hash_token`]), so a leaked table or backup yields no usable session ids. The state is
+///   stored as a JSON object of strings.
+/// - **Expiry.** Each write sets `expires_at` to now plus the session TTL; expired rows are
+///   never loaded, updated or extended. One save in 256 (configurable) also deletes the expired
+///   rows; call [`DieselSessionStore::delete_expired`] from a periodic task instead if you
+///   prefer.
+/// - **Failures.** A database or pool failure, or an operation slower than the timeout (10 s by
+///   default), is an error: actix-session then answers an opaque 500, never an anonymous
+///   request. An unknown, malformed or expired key is no session.
+///
+/// # Logout races
+///
+/// When a request changes a session whose row is gone (a concurrent logout purged it, or it
+/// expired), the store does not re-create it under its old key, nor copy the login into a new
+/// one: it starts a new session, under a new key, with the other values but without the
+/// authentication keys (`_auth_*`, `_impersonat*`). A slow request that began before a logout
+/// therefore cannot bring the login back. actix-session's Redis store re-creates the full state
+/// in that case.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")] {
+/// use actix_session::SessionMiddleware;
+/// use actix_web::{App, HttpServer, cookie::Key};
+/// use imia::diesel::{DieselSessionStore, PoolOptions, SqliteConnection, migrations, sqlite_pool};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let pool = sqlite_pool("app.sqlite3", &PoolOptions::default())?;
+/// migrations::run(&mut *pool.get().await?).await?;
+///
+/// let store = DieselSessionStore::<SqliteConnection>::builder(pool)
+///     .table("imia_sessions")
+///     .cleanup_every(1024)
+///     .build()?;
+/// let key = Key::generate(); // load a stable key from your configuration instead
+///
+/// HttpServer::new(move || App::new().wrap(SessionMiddleware::new(store.clone(), key.clone())))
+///     .bind(("127.0.0.1", 8080))?
+///     .run()
+///     .await?;
+/// # Ok(())
+/// # }
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// Every [`SessionStore`] method fails when the database cannot be reached or refuses the
+/// statement, or when it takes longer than the [timeout](DieselSessionStoreBuilder::timeout).
+/// [`load`](SessionStore::load) answers [`LoadError::Deserialization`] for a stored state that
+/// is not a JSON object of strings (actix-session then starts an empty session).
+pub struct DieselSessionStore<C: Backend> {
+    pool: C::Pool,
+    config: Arc<Config>,
+    saves: Arc<AtomicU64>,
+}
+
+impl<C: Backend> Clone for DieselSessionStore<C> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            config: Arc::clone(&self.config),
+            saves: Arc::clone(&self.saves),
+        }
+    }
+}
+
+impl<C: Backend> fmt::Debug for DieselSessionStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the pool: its manager holds the database URL, password included.
+        f.debug_struct("DieselSessionStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Config {
+    table: String,
+    timeout: Duration,
+    cleanup_every: u64,
+    sql: Statements,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("table", &self.table)
+            .field("timeout", &self.timeout)
+            .field("cleanup_every", &self.cleanup_every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statements of one table in one dialect, written once at build time: SQL text around
+/// the bound values (diesel writes each dialect's placeholders). The table name is checked to
+/// be an identifier; every value is bound.
+struct Statements {
+    load: Template,
+    insert: Template,
+    update: Template,
+    touch: Template,
+    delete: Template,
+    purge: Template,
+}
+
+impl Statements {
+    fn new(dialect: Dialect, table: &str) -> Self {
+        // `$` marks a bound value (identifiers cannot hold one). PostgreSQL compares a
+        // `CHAR(64)` column with a `text` value as text, which cannot use the primary key
+        // index: compare as `bpchar` there.
+        let key = match dialect {
+            Dialect::Postgres => "CAST($ AS bpchar)",
+            _ => "$",
+        };
+        let t = |sql: String| Template(sql.split('$').map(str::to_owned).collect());
+        Self {
+            load: t(format!(
+                "SELECT state FROM {table} WHERE key_hash = {key} AND expires_at > $"
+            )),
+            insert: t(format!(
+                "INSERT INTO {table} (key_hash, state, expires_at) VALUES ($, $, $)"
+            )),
+            update: t(format!(
+                "UPDATE {table} SET state = $, expires_at = $ WHERE key_hash = {key} AND expires_at > $"
+            )),
+            touch: t(format!(
+                "UPDATE {table} SET expires_at = $ WHERE key_hash = {key} AND expires_at > $"
+            )),
+            delete: t(format!("DELETE FROM {table} WHERE key_hash = {key}")),
+            purge: t(format!("DELETE FROM {table} WHERE expires_at <= $")),
+        }
+    }
+}
+
+/// SQL text pieces; a value is bound between each two.
+struct Template(Vec<String>);
+
+impl Template {
+    fn with(&self, binds: Vec<Bind>) -> Statement<'_> {
+        debug_assert_eq!(self.0.len(), binds.len() + 1, "one value per placeholder");
+        Statement { sql: &self.0, binds }
+    }
+
+    /// The SQL with `dialect`'s placeholders, as the database receives it.
+    #[cfg(test)]
+    fn render(&self, dialect: Dialect) -> String {
+        let mut out = self.0[0].clone();
+        for (n, piece) in self.0[1..].iter().enumerate() {
+            out.push_str(&dialect.placeholder(n + 1));
+            out.push_str(piece);
+        }
+        out
+    }
+}
+
+/// A value bound into a [`Statement`].
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// A [`Template`] with its values: a complete statement for diesel-async.
+struct Statement<'a> {
+    sql: &'a [String],
+    binds: Vec<Bind>,
+}
+
+impl QueryId for Statement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Statement<'_> {
+    type SqlType = Untyped;
+}
+
+impl<DB> QueryFragment<DB> for Statement<'_>
+where
+    DB: DieselBackend + HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let mut sql = self.sql.iter();
+        for bind in &self.binds {
+            out.push_sql(sql.next().map_or("", String::as_str));
+            match bind {
+                Bind::Text(text) => out.push_bind_param::<Text, String>(text)?,
+                Bind::Int(int) => out.push_bind_param::<BigInt, i64>(int)?,
+            }
+        }
+        for rest in sql {
+            out.push_sql(rest);
+        }
+        Ok(())
+    }
+}
+
+#[derive(QueryableByName)]
+struct StateRow {
+    #[diesel(sql_type = Text)]
+    state: String,
+}
+
+/// Builds a [`DieselSessionStore`]; every setter documents its default.
+#[must_use]
+pub struct DieselSessionStoreBuilder<C: Backend> {
+    pool: C::Pool,
+    table: String,
+    timeout: Duration,
+    cleanup_every: u64,
+}
+
+impl<C: Backend> fmt::Debug for DieselSessionStoreBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DieselSessionStoreBuilder")
+            .field("table", &self.table)
+            .field("timeout", &self.timeout)
+            .field("cleanup_every", &self.cleanup_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Backend> DieselSessionStoreBuilder<C> {
+    /// The session table: a plain SQL identifier, optionally qualified (`schema.table`).
+    /// Default: `imia_sessions`.
+    pub fn table(mut self, table: &str) -> Self {
+        table.clone_into(&mut self.table);
+        self
+    }
+
+    /// How long one operation (waiting for a connection included) may take before it fails.
+    /// Default: 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Deletes the expired sessions once every `saves` new sessions (after the save, within
+    /// the same request; a failure is logged and does not fail the request). `0` turns this
+    /// off: then call [`DieselSessionStore::delete_expired`] yourself. Default: 256.
+    pub fn cleanup_every(mut self, saves: u64) -> Self {
+        self.cleanup_every = saves;
+        self
+    }
+
+    /// Checks the table name and builds the store.
+    ///
+    /// # Errors
+    ///
+    /// [`ProviderError::Backend`] when the table name is not a plain SQL identifier.
+    pub fn build(self) -> Result<DieselSessionStore<C>, ProviderError> {
+        if !super::provider::is_identifier(&self.table) {
+            return Err(ProviderError::backend(format!(
+                "not a plain SQL table name: {:?}",
+                self.table
+            )));
+        }
+        let sql = Statements::new(C::DIALECT, &self.table);
+        Ok(DieselSessionStore {
+            pool: self.pool,
+            config: Arc::new(Config {
+                table: self.table,
+                timeout: self.timeout,
+                cleanup_every: self.cleanup_every,
+                sql,
+            }),
+            saves: Arc::default(),
+        })
+    }
+}
+
+impl<C: Backend> DieselSessionStore<C> {
+    /// A store over the `imia_sessions` table of `pool`, with the default settings.
+    pub fn new(pool: C::Pool) -> Self {
+        Self::builder(pool)
+            .build()
+            .unwrap_or_else(|_| unreachable!("the default table name is an identifier"))
+    }
+
+    /// A builder, to choose the table, the timeout and the cleanup frequency.
+    pub fn builder(pool: C::Pool) -> DieselSessionStoreBuilder<C> {
+        DieselSessionStoreBuilder {
+            pool,
+            table: DEFAULT_TABLE.to_owned(),
+            timeout: Duration::from_secs(10),
+            cleanup_every: 256,
+        }
+    }
+}
+
+impl<C> DieselSessionStore<C>
+where
+    C: Backend,
+    Db<C>: HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, Db<C>> + FromSql<Text, Db<C>>,
+    i64: ToSql<BigInt, Db<C>>,
+{
+    /// Creates this store's table (and its `expires_at` index) when it is missing, with
+    /// [`sessions_sql`](super::migrations::sessions_sql). Useful with a custom table name;
+    /// [`migrations::run`](super::migrations::run) already creates `imia_sessions`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached or refuses the statements.
+    pub async fn create_table(&self) -> anyhow::Result<()> {
+        let sql = super::migrations::sessions_sql(C::DIALECT, &self.config.table);
+        self.within("create its table", async {
+            let mut conn = C::checkout(&self.pool).await?;
+            conn.batch_execute(&sql).await.map_err(query_error)
+        })
+        .await
+    }
+
+    /// Deletes the expired sessions and returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached or refuses the statement.
+    pub async fn delete_expired(&self) -> anyhow::Result<u64> {
+        let now = unix_now();
+        let deleted = self
+            .within("delete expired sessions", async {
+                let mut conn = C::checkout(&self.pool).await?;
+                self.config
+                    .sql
+                    .purge
+                    .with(vec![Bind::Int(now)])
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_error)
+            })
+            .await?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+
+    /// Runs one database operation under the timeout, turning its failure into an error that
+    /// names the operation (and logging it: actix-session answers an opaque 500).
+    async fn within<T>(
+        &self,
+        op: &'static str,
+        work: impl Future<Output = Result<T, ProviderError>>,
+    ) -> anyhow::Result<T> {
+        let err = match tokio::time::timeout(self.config.timeout, work).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(ProviderError::Unavailable(source) | ProviderError::Backend(source))) => {
+                anyhow::Error::from_boxed(source).context(format!("the session store could not {op}"))
+            }
+            Ok(Err(other)) => anyhow::Error::new(other).context(format!("the session store could not {op}")),
+            Err(elapsed) => anyhow::Error::new(elapsed).context(format!(
+                "the session store could not {op} within {:?}",
+                self.config.timeout
+            )),
+        };
+        tracing::error!(table = %self.config.table, error.display = %format!("{err:#}"), "session store failure");
+        Err(err)
+    }
+
+    /// Inserts a new session and returns its key.
+    async fn insert(&self, state: &HashMap<String, String>, ttl: &Ttl) -> anyhow::Result<SessionKey> {
+        let key = generate_session_key();
+        let (hash, body, expires) = (hash_token(key.as_ref()), json::encode(state), expiry(ttl));
+        self.within("save a session", async {
+            let mut conn = C::checkout(&self.pool).await?;
+            (self.config.sql.insert)
+                .with(vec![Bind::Text(hash), Bind::Text(body), Bind::Int(expires)])
+                .execute(&mut *conn)
+                .await
+                .map_err(query_error)
+        })
+        .await?;
+        self.maybe_clean_up().await;
+        Ok(key)
+    }
+
+    /// Every `cleanup_every`th save, deletes the expired rows; a failure is only logged.
+    async fn maybe_clean_up(&self) {
+        let every = self.config.cleanup_every;
+        if every == 0 || !(self.saves.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every) {
+            return;
+        }
+        match self.delete_expired().await {
+            Ok(deleted) => tracing::debug!(table = %self.config.table, deleted, "deleted expired sessions"),
+            Err(err) => tracing::warn!(
+                table = %self.config.table,
+                error.display = %format!("{err:#}"),
+                "could not delete expired sessions; the request goes on"
+            ),
+        }
+    }
+}
+
+impl<C> SessionStore for DieselSessionStore<C>
+where
+    C: Backend,
+    Db<C>: HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, Db<C>> + FromSql<Text, Db<C>>,
+    i64: ToSql<BigInt, Db<C>>,
+{
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let key = session_key.as_ref();
+        if !is_well_formed(key) {
+            return Ok(None);
+        }
+        let (hash, now) = (hash_token(key), unix_now());
+        let rows = self
+            .within("load a session", async {
+                let mut conn = C::checkout(&self.pool).await?;
+                (self.config.sql.load)
+                    .with(vec![Bind::Text(hash), Bind::Int(now)])
+                    .load::<StateRow>(&mut *conn)
+                    .await
+                    .map_err(query_error)
+            })
+            .await
+            .map_err(LoadError::Other)?;
+        match rows.into_iter().next() {
+            None => Ok(None),
+            Some(row) => json::decode(&row.state).map(Some).map_err(|err| {
+                LoadError::Deserialization(anyhow::Error::new(err).context("unreadable session state in the store"))
+            }),
+        }
+    }
+
+    async fn save(&self, session_state: HashMap<String, String>, ttl: &Ttl) -> Result<SessionKey, SaveError> {
+        self.insert(&session_state, ttl).await.map_err(SaveError::Other)
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: HashMap<String, String>,
+        ttl: &Ttl,
+    ) -> Result<SessionKey, UpdateError> {
+        let (hash, body, expires, now) = (
+            hash_token(session_key.as_ref()),
+            json::encode(&session_state),
+            expiry(ttl),
+            unix_now(),
+        );
+        let updated = self
+            .within("update a session", async {
+                let mut conn = C::checkout(&self.pool).await?;
+                (self.config.sql.update)
+                    .with(vec![
+                        Bind::Text(body),
+                        Bind::Int(expires),
+                        Bind::Text(hash),
+                        Bind::Int(now),
+                    ])
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_error)
+            })
+            .await
+            .map_err(UpdateError::Other)?;
+        if updated > 0 {
+            return Ok(session_key);
+        }
+        // The session ended during this request (a logout purged it, or it expired). Never
+        // re-create it, and never carry its login into the new one.
+        let before = session_state.len();
+        let state: HashMap<String, String> = session_state
+            .into_iter()
+            .filter(|(name, _)| !is_auth_key(name))
+            .collect();
+        tracing::info!(
+            table = %self.config.table,
+            dropped_auth_keys = before - state.len(),
+            "the session ended during the request; its other changes go to a new session, without the login"
+        );
+        self.insert(&state, ttl).await.map_err(UpdateError::Other)
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Ttl) -> anyhow::Result<()> {
+        let (hash, expires, now) = (hash_token(session_key.as_ref()), expiry(ttl), unix_now());
+        self.within("extend a session", async {
+            let mut conn = C::checkout(&self.pool).await?;
+            (self.config.sql.touch)
+                .with(vec![Bind::Int(expires), Bind::Text(hash), Bind::Int(now)])
+                .execute(&mut *conn)
+                .await
+                .map_err(query_error)
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        let hash = hash_token(session_key.as_ref());
+        self.within("delete a session", async {
+            let mut conn = C::checkout(&self.pool).await?;
+            self.config
+                .sql
+                .delete
+                .with(vec![Bind::Text(hash)])
+                .execute(&mut *conn)
+                .await
+                .map_err(query_error)
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// Whether `key` looks like a key this store issues: 64 ASCII letters and digits.
+fn is_well_formed(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether a session state entry carries a login.
+fn is_auth_key(name: &str) -> bool {
+    AUTH_KEY_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// When a session written now with `ttl` expires, in Unix seconds.
+fn expiry(ttl: &Ttl) -> i64 {
+    unix_now().saturating_add(ttl.whole_seconds())
+}
+
+/// The JSON form of a session state: an object whose values are strings (what actix-session
+/// itself keeps).
+mod json {
+    use std::{collections::HashMap, fmt};
+
+    /// `state` as a JSON object.
+    pub(super) fn encode(state: &HashMap<String, String>) -> String {
+        // A map of strings always serialises.
+        serde_json::to_string(state).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Where a stored state stopped being the expected JSON; never quotes the state itself.
+    #[derive(Debug)]
+    pub(super) struct DecodeError {
+        line: usize,
+        column: usize,
+    }
+
+    impl fmt::Display for DecodeError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "session state is not a JSON object of strings (line {}, column {})",
+                self.line, self.column
+            )
+        }
+    }
+
+    impl std::error::Error for DecodeError {}
+
+    /// A stored state back into a map.
+    pub(super) fn decode(input: &str) -> Result<HashMap<String, String>, DecodeError> {
+        serde_json::from_str(input).map_err(|e| DecodeError {
+            line: e.line(),
+            column: e.column(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn samples() -> Vec<HashMap<String, String>> {
+        vec![
+            HashMap::new(),
+            map(&[("_auth_user_id", "\"root@localhost\"")]),
+            map(&[
+                ("quotes", r#""a \"quoted\" \\ value""#),
+                ("controls", "\u{0}\u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f}"),
+                ("unicode", "zürich – 東京 – 🦀 – \u{2028}\u{2029} – \u{FEFF}"),
+                ("", ""),
+                ("slash/and\\back", "</script>"),
+                ("numbers", "42"),
+            ]),
+        ]
+    }
+
+    #[test]
+    fn json_round_trips_and_matches_serde_json() {
+        for state in samples() {
+            let ours = json::encode(&state);
+            assert_eq!(json::decode(&ours).unwrap(), state, "{ours}");
+            assert_eq!(
+                serde_json::from_str::<HashMap<String, String>>(&ours).unwrap(),
+                state,
+                "{ours}"
+            );
+            let theirs = serde_json::to_string(&state).unwrap();
+            assert_eq!(json::decode(&theirs).unwrap(), state, "{theirs}");
+            let pretty = serde_json::to_string_pretty(&state).unwrap();
+            assert_eq!(json::decode(&pretty).unwrap(), state, "{pretty}");
+        }
+    }
+
+    #[test]
+    fn json_reads_escapes_and_surrogate_pairs() {
+        let state = json::decode(r#" { "a" : "\u00e9\ud83e\udd80\/\b\f\n\r\t\"\\" } "#).unwrap();
+        assert_eq!(state, map(&[("a", "é🦀/\u{8}\u{c}\n\r\t\"\\")]));
+    }
+
+    #[test]
+    fn json_refuses_everything_else() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "\"x\"",
+            "{",
+            "{\"a\"}",
+            "{\"a\":1}",
+            "{\"a\":null}",
+            "{\"a\":{\"b\":\"c\"}}",
+            "{\"a\":[\"b\"]}",
+            "{\"a\":\"b\",}",
+            "{,}",
+            "{\"a\":\"b\"} x",
+            "{\"a\":\"b\"}{}",
+            "{'a':'b'}",
+            "{a:\"b\"}",
+            "{\"a\":\"b\" \"c\":\"d\"}",
+            "{\"a\":\"line\nbreak\"}",
+            "{\"a\":\"\\x41\"}",
+            "{\"a\":\"\\u12\"}",
+            "{\"a\":\"\\u+123\"}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"\\ud800\\u0041\"}",
+            "{\"a\":\"\\udc00\"}",
+            "{\"a\":\"\\u00é9\"}",
+            "{\"a\":\"unterminated}",
+            "{\"a\":\"b\\",
+        ] {
+            assert!(json::decode(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_the_state() {
+        let err = json::decode("{\"_auth_user_hash\":\"secret-value\",}").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn only_issued_keys_are_well_formed() {
+        assert!(is_well_formed(generate_session_key().as_ref()));
+        assert!(!is_well_formed(""));
+        assert!(!is_well_formed(&"a".repeat(63)));
+        assert!(!is_well_formed(&"a".repeat(65)));
+        assert!(!is_well_formed(&format!("{}-", "a".repeat(63))));
+        assert!(!is_well_formed(&format!("{}é", "a".repeat(62))));
+    }
+
+    #[test]
+    fn auth_keys_are_recognised() {
+        for name in [
+            "_auth_user_id",
+            "_auth_user_hash",
+            "_auth_anything",
+            "_impersonator",
+            "_impersonated_id",
+        ] {
+            assert!(is_auth_key(name), "{name}");
+        }
+        for name in [
+            "auth_user_id",
+            "cart",
+            "_csrf",
+            "user_id",
+            "impersonator",
+            "x_auth_user_id",
+        ] {
+            assert!(!is_auth_key(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn statements_use_the_dialects_placeholders() {
+        let pg = Statements::new(Dialect::Postgres, "s");
+        assert_eq!(
+            pg.update.render(Dialect::Postgres),
+            "UPDATE s SET state = $1, expires_at = $2 WHERE key_hash = CAST($3 AS bpchar) AND expires_at > $4"
+        );
+        assert_eq!(
+            pg.purge.render(Dialect::Postgres),
+            "DELETE FROM s WHERE expires_at <= $1"
+        );
+        let mysql = Statements::new(Dialect::Mysql, "app.s");
+        assert_eq!(
+            mysql.load.render(Dialect::Mysql),
+            "SELECT state FROM app.s WHERE key_hash = ? AND expires_at > ?"
+        );
+        assert_eq!(
+            mysql.insert.render(Dialect::Mysql),
+            "INSERT INTO app.s (key_hash, state, expires_at) VALUES (?, ?, ?)"
+        );
+        let sqlite = Statements::new(Dialect::Sqlite, "s");
+        assert_eq!(
+            sqlite.touch.render(Dialect::Sqlite),
+            "UPDATE s SET expires_at = ? WHERE key_hash = ? AND expires_at > ?"
+        );
+        assert_eq!(
+            sqlite.delete.render(Dialect::Sqlite),
+            "DELETE FROM s WHERE key_hash = ?"
+        );
+        for template in [
+            &sqlite.load,
+            &sqlite.insert,
+            &sqlite.update,
+            &sqlite.touch,
+            &sqlite.delete,
+            &sqlite.purge,
+        ] {
+            assert!(template.0.len() >= 2);
+        }
+    }
+
+    #[test]
+    fn expiry_saturates() {
+        assert_eq!(expiry(&Ttl::MAX), i64::MAX);
+        assert!(expiry(&Ttl::MIN) < 0);
+        let now = unix_now();
+        assert!((now + 59..=now + 61).contains(&expiry(&Ttl::seconds(60))));
+    }
+}

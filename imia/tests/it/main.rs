@@ -25,7 +25,7 @@ mod login;
 #[cfg(all(feature = "macros", feature = "session"))]
 mod macros;
 mod paths;
-#[cfg(feature = "diesel")]
+#[cfg(all(feature = "diesel", feature = "sqlite"))]
 mod providers;
 mod servers;
 #[cfg(feature = "session")]

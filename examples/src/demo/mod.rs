@@ -1,0 +1,229 @@
+//! The demo web app that the README's first command runs.
+//!
+//! One SQLite file holds users and sessions by default; `DATABASE_URL` may point at PostgreSQL
+//! or MySQL instead (with the crate's features), `REDIS_URL` moves sessions to Redis, and
+//! `SESSION_STORE=cookie` keeps them in the cookie.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` | home page: who is logged in |
+//! | `GET /whoami` | the identity as JSON |
+//! | `GET /login`, `POST /login` | the login form (`username`, `password`, `remember_me`, `next`) |
+//! | `POST /logout` | log out (`GET` is 405) |
+//! | `GET /app` | logged-in users; browsers are sent to `/login?next=…`, API clients get 401 |
+//! | `GET /admin` | the `admin` scope (403 without it) |
+//! | `POST /account/password` | change the password (`current_password`, `new_password`) |
+//! | `GET /api/me`, `GET /api/admin` | JSON; session, Basic, `Bearer`, `Token`, `?apikey=`, `X-Api-Key`; 401 with challenges |
+
+use std::time::Duration;
+
+use actix_session::{SessionMiddleware, config::CookieContentSecurity};
+use actix_web::{
+    App, Error,
+    body::MessageBody,
+    cookie::{Key, SameSite},
+    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    web,
+};
+use imia::{
+    Authentication, Fallback, IntoAuthenticators, SecretKey,
+    authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
+    csrf::SameOrigin,
+    login::{InMemoryThrottle, LoginManager},
+    password::Argon2Hasher,
+};
+
+pub mod pages;
+pub mod store;
+pub mod users;
+
+use store::StoreChoice;
+use users::DemoUsers;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "imia_session";
+/// The remember-me cookie's name.
+pub const REMEMBER_COOKIE: &str = "imia_remember";
+/// The SQLite file used when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE: &str = "imia-demo.sqlite3";
+
+/// Where sessions live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionBackend {
+    /// In the demo's database (the default).
+    Database,
+    /// In Redis at this URL.
+    Redis(String),
+    /// In the cookie.
+    Cookie,
+}
+
+/// The demo's configuration.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The database: a SQLite path, or a `postgres://` / `mysql://` URL.
+    pub database_url: String,
+    /// Where sessions live.
+    pub sessions: SessionBackend,
+    /// The secret key; `None` generates one (sessions then end at restart).
+    pub secret: Option<SecretKey>,
+    /// Whether cookies are marked `Secure` (HTTPS only).
+    pub cookie_secure: bool,
+    /// The password hasher.
+    pub hasher: Argon2Hasher,
+}
+
+impl DemoConfig {
+    /// Reads `DATABASE_URL`, `REDIS_URL`, `SESSION_STORE`, `IMIA_SECRET_KEY` (base64) and
+    /// `IMIA_COOKIE_SECURE` (`1`/`true`).
+    ///
+    /// # Errors
+    ///
+    /// An invalid secret key, or an unknown `SESSION_STORE`.
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let sessions = match (var("SESSION_STORE").as_deref(), var("REDIS_URL")) {
+            (Some("cookie"), _) => SessionBackend::Cookie,
+            (Some("redis"), Some(url)) | (None, Some(url)) => SessionBackend::Redis(url),
+            (Some("redis"), None) => return Err("SESSION_STORE=redis needs REDIS_URL".into()),
+            (Some("database") | None, None) => SessionBackend::Database,
+            (Some("database"), Some(_)) => SessionBackend::Database,
+            (Some(other), _) => {
+                return Err(format!("unknown SESSION_STORE {other:?}: use database, redis or cookie").into());
+            }
+        };
+        Ok(Self {
+            database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE.to_owned()),
+            sessions,
+            secret: var("IMIA_SECRET_KEY").map(|k| SecretKey::from_base64(&k)).transpose()?,
+            cookie_secure: var("IMIA_COOKIE_SECURE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            hasher: Argon2Hasher::default(),
+        })
+    }
+}
+
+/// The demo, connected and seeded, ready to make an app per server worker.
+#[derive(Clone, Debug)]
+pub struct Demo {
+    users: DemoUsers,
+    logins: LoginManager<DemoUsers, Argon2Hasher>,
+    store: StoreChoice,
+    secret: SecretKey,
+    cookie_secure: bool,
+}
+
+impl Demo {
+    /// Connects to the database, creates and seeds the tables, and sets up the session store.
+    ///
+    /// # Errors
+    ///
+    /// When the database or Redis cannot be reached, or this build lacks the backend named.
+    pub async fn new(config: DemoConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let (users, pool) = users::connect(&config.database_url, &config.hasher).await?;
+        let store = match config.sessions {
+            SessionBackend::Database => StoreChoice::Database(pool),
+            SessionBackend::Cookie => StoreChoice::Cookie,
+            #[cfg(feature = "redis")]
+            SessionBackend::Redis(url) => {
+                StoreChoice::Redis(actix_session::storage::RedisSessionStore::new(url).await?)
+            }
+            #[cfg(not(feature = "redis"))]
+            SessionBackend::Redis(_) => return Err("REDIS_URL is set: build with `--features redis`".into()),
+        };
+        let secret = config.secret.unwrap_or_else(|| {
+            tracing::warn!("IMIA_SECRET_KEY is not set: using a generated key; sessions will not survive a restart");
+            SecretKey::generate()
+        });
+        // Login throttling: 10 failures per username in 5 minutes; per-address limits are off,
+        // since the demo's traffic all comes from loopback.
+        let logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
+            .throttle(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)))
+            .build();
+        Ok(Self {
+            users,
+            logins,
+            store,
+            secret,
+            cookie_secure: config.cookie_secure,
+        })
+    }
+
+    /// Every way the demo accepts credentials, in the order they are tried.
+    fn authenticators(&self) -> impl IntoAuthenticators {
+        (
+            SessionAuthenticator::new(self.users.clone(), self.secret.clone()),
+            BasicAuthenticator::new(self.users.clone(), self.logins.hasher().clone()),
+            TokenAuthenticator::bearer(self.users.clone()),
+            TokenAuthenticator::new(self.users.clone(), "Token"),
+            ApiKeyAuthenticator::new(self.users.clone()),
+        )
+    }
+
+    /// The app, for one server worker (or one `actix_web::test` service).
+    ///
+    /// # Panics
+    ///
+    /// When the session store cannot be configured (checked once in [`Demo::new`]).
+    pub fn app(
+        &self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody + use<>>,
+            Error = Error,
+            InitError = (),
+        > + use<>,
+    > {
+        // Browser pages: anonymous visitors may see `/`, `/whoami` and `/login`; pages that need
+        // a user send browsers to the login page.
+        let pages = Authentication::builder()
+            .authenticators(self.authenticators())
+            .exclude("/api")
+            .login_url("/login")
+            .build()
+            .expect("a valid configuration");
+        // The API: everything needs a user; anonymous requests get 401 with every challenge.
+        let api = Authentication::builder()
+            .authenticators(self.authenticators())
+            .fallback(Fallback::Error)
+            .build()
+            .expect("a valid configuration");
+        let store = self.store.store().expect("a session store");
+        let sessions = SessionMiddleware::builder(store, Key::derive_from(self.secret.as_bytes()))
+            .cookie_name(SESSION_COOKIE.to_owned())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_secure(self.cookie_secure)
+            .cookie_path("/".to_owned())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .build();
+        App::new()
+            .app_data(web::Data::new(self.logins.clone()))
+            .service(
+                web::scope("/api")
+                    .wrap(api)
+                    .route("/me", web::get().to(pages::api_me))
+                    .route("/admin", web::get().to(pages::api_admin)),
+            )
+            .route("/", web::get().to(pages::home))
+            .route("/whoami", web::get().to(pages::whoami))
+            .service(
+                web::resource("/login")
+                    .route(web::get().to(pages::login_page))
+                    .route(web::post().to(pages::login)),
+            )
+            .service(
+                web::resource("/logout")
+                    .route(web::post().to(pages::logout))
+                    .default_service(web::to(pages::method_not_allowed)),
+            )
+            .route("/app", web::get().to(pages::app))
+            .route("/admin", web::get().to(pages::admin))
+            .route("/account/password", web::post().to(pages::change_password))
+            .wrap(pages)
+            .wrap(SameOrigin::new())
+            .wrap(sessions)
+    }
+}

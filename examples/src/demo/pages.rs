@@ -1,0 +1,275 @@
+//! The demo's routes.
+
+use actix_web::{
+    HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError,
+    http::header::{self, CacheControl, CacheDirective, HeaderValue},
+    web,
+};
+use imia::{
+    CurrentUser, UserToken,
+    login::{LoginError, LoginManager},
+    password::Argon2Hasher,
+    protected,
+    redirect::safe_next,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::users::{DemoUser, DemoUsers};
+
+/// The demo's login manager, as app data.
+pub type Logins = web::Data<LoginManager<DemoUsers, Argon2Hasher>>;
+
+/// Where a login goes without a (safe) `next`.
+pub const HOME: &str = "/app";
+
+/// The one message every failed login shows.
+pub const LOGIN_FAILED: &str = "Invalid e-mail or password.";
+
+/// `{"id", "name", "username", "scopes", "state", "original_id"}` of a token.
+pub fn identity(token: &UserToken) -> Value {
+    json!({
+        "id": token.id(),
+        "name": token.display_name(),
+        "username": token.username(),
+        "scopes": token.scopes(),
+        "state": token.state().as_str(),
+        "original_id": token.original_id(),
+    })
+}
+
+/// `GET /`: who is logged in.
+pub async fn home(token: UserToken) -> HttpResponse {
+    let body = if token.is_authenticated() {
+        format!(
+            "<p>Logged in as <strong id=\"user\">{}</strong>.</p>\n<p><a href=\"/app\">Your app page</a> · <a href=\"/admin\">Admin</a></p>\n{LOGOUT_FORM}",
+            escape(&token.display_name())
+        )
+    } else {
+        "<p id=\"user\">You are not logged in.</p>\n<p><a href=\"/login\">Log in</a></p>".to_owned()
+    };
+    page(HttpResponse::Ok(), "imia demo", &body)
+}
+
+/// `GET /whoami`: the identity as JSON.
+pub async fn whoami(token: UserToken) -> HttpResponse {
+    HttpResponse::Ok().json(identity(&token))
+}
+
+/// The query of the login page.
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// `GET /login`: the form.
+pub async fn login_page(query: web::Query<NextQuery>) -> HttpResponse {
+    let next = query.next.as_deref().unwrap_or("");
+    no_store(page(HttpResponse::Ok(), "Log in", &login_form(next, None)))
+}
+
+/// The login form's fields; missing ones are empty.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    remember_me: Option<String>,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login`.
+pub async fn login(req: HttpRequest, logins: Logins, form: web::Form<LoginForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let _remember = form.remember_me.is_some();
+    match logins.login(&req, &form.username, &form.password).await {
+        Ok(_) => {
+            let target = safe_next(&form.next).unwrap_or(HOME);
+            no_store(
+                HttpResponse::SeeOther()
+                    .insert_header((
+                        header::LOCATION,
+                        HeaderValue::from_str(target).unwrap_or(HeaderValue::from_static(HOME)),
+                    ))
+                    .finish(),
+            )
+        }
+        // The same page, status and body for every credential problem.
+        Err(LoginError::InvalidCredentials) => no_store(page(
+            HttpResponse::Ok(),
+            "Log in",
+            &login_form(&form.next, Some(LOGIN_FAILED)),
+        )),
+        Err(other) => {
+            tracing::error!(error.display = %other, "login failed on the server side");
+            no_store(page(
+                HttpResponseBuilder::new(other.status_code()),
+                "Log in",
+                "<p>Logging in is not possible right now. Please try again later.</p>",
+            ))
+        }
+    }
+}
+
+/// `POST /logout`.
+pub async fn logout(req: HttpRequest) -> HttpResponse {
+    imia::login::logout(&req);
+    no_store(
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login"))
+            .finish(),
+    )
+}
+
+/// `GET /logout` and other methods: 405.
+pub async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .finish()
+}
+
+/// `GET /app`: for logged-in users.
+pub async fn app(user: CurrentUser<DemoUser>) -> HttpResponse {
+    let body = format!(
+        "<p>Hello, <strong id=\"user\">{}</strong>!</p>\n<p>Your e-mail: {}</p>\n\
+         <h2>Change your password</h2>\n<form method=\"post\" action=\"/account/password\">\n\
+         <label>Current password <input type=\"password\" name=\"current_password\" autocomplete=\"current-password\"></label>\n\
+         <label>New password <input type=\"password\" name=\"new_password\" autocomplete=\"new-password\"></label>\n\
+         <button type=\"submit\">Change</button>\n</form>\n{LOGOUT_FORM}",
+        escape(&user.name()),
+        escape(&user.email)
+    );
+    no_store(page(HttpResponse::Ok(), "App", &body))
+}
+
+/// `GET /admin`: for users with the `admin` scope.
+#[protected(scopes = "admin")]
+pub async fn admin(user: CurrentUser<DemoUser>) -> HttpResponse {
+    let body = format!(
+        "<p>Welcome to the admin area, <strong id=\"user\">{}</strong>.</p>\n{LOGOUT_FORM}",
+        escape(&user.name())
+    );
+    no_store(page(HttpResponse::Ok(), "Admin", &body))
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /account/password`.
+pub async fn change_password(
+    req: HttpRequest,
+    user: CurrentUser<DemoUser>,
+    logins: Logins,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    match logins
+        .change_password(&req, &user, &form.current_password, &form.new_password)
+        .await
+    {
+        Ok(()) => no_store(
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, HOME))
+                .finish(),
+        ),
+        Err(LoginError::InvalidCredentials) => no_store(page(
+            HttpResponse::BadRequest(),
+            "Change your password",
+            "<p>The current password is wrong.</p><p><a href=\"/app\">Back</a></p>",
+        )),
+        Err(LoginError::InvalidNewPassword) => no_store(page(
+            HttpResponse::BadRequest(),
+            "Change your password",
+            "<p>That new password cannot be used.</p><p><a href=\"/app\">Back</a></p>",
+        )),
+        Err(other) => {
+            tracing::error!(error.display = %other, "password change failed on the server side");
+            HttpResponse::new(other.status_code())
+        }
+    }
+}
+
+/// `GET /api/me`.
+#[protected]
+pub async fn api_me(token: UserToken) -> HttpResponse {
+    HttpResponse::Ok().json(identity(&token))
+}
+
+/// `GET /api/admin`.
+#[protected(scopes = "admin")]
+pub async fn api_admin(token: UserToken) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "admin": true, "user": identity(&token) }))
+}
+
+const LOGOUT_FORM: &str =
+    "<form method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>";
+
+fn login_form(next: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>\n", escape(e)))
+        .unwrap_or_default();
+    format!(
+        "{error}<form method=\"post\" action=\"/login\">\n\
+         <input type=\"hidden\" name=\"next\" value=\"{}\">\n\
+         <label>E-mail <input type=\"email\" name=\"username\" id=\"username\" autocomplete=\"username\" required></label>\n\
+         <label>Password <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\n\
+         <label><input type=\"checkbox\" name=\"remember_me\" id=\"remember_me\" value=\"1\"> Remember me</label>\n\
+         <button type=\"submit\" id=\"submit\">Log in</button>\n</form>",
+        escape(next)
+    )
+}
+
+fn page(mut builder: HttpResponseBuilder, title: &str, body: &str) -> HttpResponse {
+    builder.content_type("text/html; charset=utf-8").body(format!(
+        "<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<title>{0}</title>\n<h1>{0}</h1>\n{body}\n</html>\n",
+        escape(title)
+    ))
+}
+
+fn no_store(mut resp: HttpResponse) -> HttpResponse {
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        CacheControl(vec![CacheDirective::NoStore])
+            .to_string()
+            .parse()
+            .unwrap_or(HeaderValue::from_static("no-store")),
+    );
+    resp
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Where the demo keeps sessions: its database (the default), Redis, or the cookie itself.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{CookieSessionStore, LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration;
+use imia::diesel::DieselSessionStore;
+
+use super::users::DemoPool;
+
+/// A session store chosen at start-up.
+#[non_exhaustive]
+pub enum DemoStore {
+    /// Server-side, in the demo's SQLite database.
+    Sqlite(DieselSessionStore<imia::diesel::SqliteConnection>),
+    /// Server-side, in PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(DieselSessionStore<diesel_async::AsyncPgConnection>),
+    /// Server-side, in MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
+    Mysql(DieselSessionStore<diesel_async::AsyncMysqlConnection>),
+    /// Server-side, in Redis.
+    #[cfg(feature = "redis")]
+    Redis(actix_session::storage::RedisSessionStore),
+    /// In the cookie itself (signed and encrypted): nothing server-side to revoke.
+    Cookie(CookieSessionStore),
+}
+
+impl std::fmt::Debug for DemoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoStore")
+    }
+}
+
+/// How to make the store for each server worker.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum StoreChoice {
+    /// The demo's database.
+    Database(DemoPool),
+    /// Redis.
+    #[cfg(feature = "redis")]
+    Redis(actix_session::storage::RedisSessionStore),
+    /// The cookie.
+    Cookie,
+}
+
+impl std::fmt::Debug for StoreChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Database(_) => "Database",
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => "Redis",
+            Self::Cookie => "Cookie",
+        })
+    }
+}
+
+impl StoreChoice {
+    /// A store for one worker.
+    ///
+    /// # Errors
+    ///
+    /// When the database session store cannot be configured.
+    pub fn store(&self) -> Result<DemoStore, imia::error::ProviderError> {
+        Ok(match self {
+            Self::Database(DemoPool::Sqlite(pool)) => DemoStore::Sqlite(DieselSessionStore::new(pool.clone())),
+            #[cfg(feature = "postgres")]
+            Self::Database(DemoPool::Postgres(pool)) => DemoStore::Postgres(DieselSessionStore::new(pool.clone())),
+            #[cfg(feature = "mysql")]
+            Self::Database(DemoPool::Mysql(pool)) => DemoStore::Mysql(DieselSessionStore::new(pool.clone())),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => DemoStore::Redis(store.clone()),
+            Self::Cookie => DemoStore::Cookie(CookieSessionStore::default()),
+        })
+    }
+}
+
+macro_rules! each {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            DemoStore::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            DemoStore::Postgres($s) => $body,
+            #[cfg(feature = "mysql")]
+            DemoStore::Mysql($s) => $body,
+            #[cfg(feature = "redis")]
+            DemoStore::Redis($s) => $body,
+            DemoStore::Cookie($s) => $body,
+        }
+    };
+}
+
+impl SessionStore for DemoStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        each!(self, s => s.load(key).await)
+    }
+
+    async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        each!(self, s => s.save(state, ttl).await)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        each!(self, s => s.update(key, state, ttl).await)
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+        each!(self, s => s.update_ttl(key, ttl).await)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        each!(self, s => s.delete(key).await)
+    }
+}
