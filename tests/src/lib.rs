@@ -4,6 +4,8 @@
 //!   request target, method and headers exactly as given (no normalisation, no encoding), so
 //!   tests can send the odd requests that real clients refuse to build, and reads any response
 //!   framing a server may use (`Content-Length`, chunked, or until the connection closes).
+//! - [`webdriver`]: a minimal W3C WebDriver client driving headless Chromium through
+//!   `chromedriver`, for browser tests.
 //! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
 //!   answers, and kills it when dropped.
 //!
@@ -21,3 +23,4 @@
 
 pub mod http;
 pub mod server;
+pub mod webdriver;

@@ -151,7 +151,7 @@ pub fn sqlite_pool(path: &str, options: &PoolOptions) -> Result<Pool<SqliteConne
         let url = url.to_owned();
         async move {
             let mut conn = SqliteConnection::establish(&url).await?;
-            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+            conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
                 .await
                 .map_err(::diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)

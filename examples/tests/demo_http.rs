@@ -1,0 +1,506 @@
+//! The demo's contract and security rules, over `actix_web::test` (no sockets): every test
+//! runs its own demo on a fresh SQLite file, with a fast password hasher.
+
+use actix_web::{
+    body::MessageBody,
+    dev::{Service, ServiceResponse},
+    http::StatusCode,
+    test as atest,
+};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use imia::password::Argon2Hasher;
+use imia_examples::demo::{Demo, DemoConfig, SESSION_COOKIE, SessionBackend, pages::LOGIN_FAILED};
+use serde_json::{Value, json};
+
+fn temp_db() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "imia_demo_test_{}_{}.sqlite3",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
+}
+
+async fn demo_with(sessions: SessionBackend) -> Demo {
+    Demo::new(DemoConfig {
+        database_url: temp_db(),
+        sessions,
+        secret: Some(imia::SecretKey::from_bytes(&[9; 64]).unwrap()),
+        cookie_secure: false,
+        // Cheap parameters keep the tests fast; the demo itself uses OWASP's.
+        hasher: Argon2Hasher::builder().params(64, 1, 1).build().unwrap(),
+    })
+    .await
+    .unwrap()
+}
+
+async fn demo() -> Demo {
+    demo_with(SessionBackend::Database).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: actix_web::http::header::HeaderMap,
+    body: actix_web::web::Bytes,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.headers.get_all(name).filter_map(|v| v.to_str().ok()).collect()
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+    /// The session cookie this response sets, as `name=value`, if it sets a live one.
+    fn session(&self) -> Option<String> {
+        self.all("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && !c.contains("Max-Age=0"))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+}
+
+async fn send<S, B>(app: &S, req: atest::TestRequest) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let resp = atest::call_service(app, req.to_request()).await;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    Reply {
+        status,
+        headers,
+        body: atest::read_body(resp).await,
+    }
+}
+
+fn get(uri: &str) -> atest::TestRequest {
+    atest::TestRequest::get().uri(uri)
+}
+
+fn post_form(uri: &str, fields: &[(&str, &str)]) -> atest::TestRequest {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    atest::TestRequest::post()
+        .uri(uri)
+        .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+        .set_payload(body)
+}
+
+fn with_cookie(req: atest::TestRequest, cookie: &str) -> atest::TestRequest {
+    req.insert_header(("Cookie", cookie.to_owned()))
+}
+
+async fn login<S, B>(app: &S, user: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let r = send(
+        app,
+        post_form("/login", &[("username", user), ("password", "password")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{user} logs in: {}", r.text());
+    r.session().expect("a session cookie after login")
+}
+
+#[actix_web::test]
+async fn anonymous_identity_json() {
+    let app = atest::init_service(demo().await.app()).await;
+    let r = send(&app, get("/whoami")).await;
+    assert_eq!(
+        r.json(),
+        json!({"id": null, "name": "Anonymous", "username": null, "scopes": [], "state": "anonymous", "original_id": null})
+    );
+    assert!(send(&app, get("/")).await.text().contains("not logged in"));
+}
+
+#[actix_web::test]
+async fn login_lands_on_app_and_the_session_identifies_the_user() {
+    let app = atest::init_service(demo().await.app()).await;
+    let r = send(
+        &app,
+        post_form("/login", &[("username", "root@example.com"), ("password", "password")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/app"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let set_cookie = r
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with(SESSION_COOKIE))
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/"), "{set_cookie}");
+    let cookie = r.session().unwrap();
+    let me = send(&app, with_cookie(get("/whoami"), &cookie)).await.json();
+    assert_eq!(me["name"], "Root");
+    assert_eq!(me["username"], "root@example.com");
+    assert_eq!(me["state"], "authenticated");
+    assert_eq!(me["scopes"], json!(["admin", "auth:impersonate_others"]));
+    assert!(me["id"].is_string());
+    assert!(
+        send(&app, with_cookie(get("/app"), &cookie))
+            .await
+            .text()
+            .contains("Root")
+    );
+    assert!(send(&app, with_cookie(get("/"), &cookie)).await.text().contains("Root"));
+    // Usernames are case-insensitive in the demo.
+    login(&app, "USER@example.com").await;
+}
+
+#[actix_web::test]
+async fn login_page_and_failures_are_uniform_and_not_cached() {
+    let app = atest::init_service(demo().await.app()).await;
+    let page = send(&app, get("/login?next=%2Fadmin")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    for field in [
+        "name=\"username\"",
+        "name=\"password\"",
+        "name=\"remember_me\"",
+        "name=\"next\" value=\"/admin\"",
+    ] {
+        assert!(page.text().contains(field), "{field}");
+    }
+    let mut answers = Vec::new();
+    for fields in [
+        vec![("username", "root@example.com"), ("password", "wrong")],
+        vec![("username", "nobody@example.com"), ("password", "password")],
+        vec![("username", "disabled@example.com"), ("password", "password")],
+        vec![("username", "root@example.com")],
+        vec![("password", "password")],
+        vec![],
+    ] {
+        let r = send(&app, post_form("/login", &fields)).await;
+        assert!(r.session().is_none(), "{fields:?}: no session");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert!(r.text().contains(LOGIN_FAILED));
+        answers.push((r.status, r.text()));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:#?}");
+}
+
+#[actix_web::test]
+async fn next_is_followed_only_to_local_paths() {
+    let app = atest::init_service(demo().await.app()).await;
+    let cases = [
+        ("/admin", "/admin"),
+        ("/app?tab=2", "/app?tab=2"),
+        ("//evil.example", "/app"),
+        ("/\\evil.example", "/app"),
+        ("https://evil.example/", "/app"),
+        ("http:/evil.example", "/app"),
+        ("javascript:alert(1)", "/app"),
+        ("/\t/evil.example", "/app"),
+        ("/%2F%2Fevil.example", "/app"),
+        ("\\\\evil.example", "/app"),
+        ("", "/app"),
+        (" //evil.example", "/app"),
+        ("/caf\u{e9}", "/app"),
+        ("evil.example", "/app"),
+    ];
+    for (next, expected) in cases {
+        let r = send(
+            &app,
+            post_form(
+                "/login",
+                &[
+                    ("username", "user@example.com"),
+                    ("password", "password"),
+                    ("next", next),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(r.header("location"), Some(expected), "{next:?}");
+    }
+}
+
+#[actix_web::test]
+async fn app_redirects_browsers_and_refuses_api_clients() {
+    let app = atest::init_service(demo().await.app()).await;
+    let r = send(&app, get("/app").insert_header(("Accept", "text/html"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login?next=%2Fapp"));
+    let r = send(&app, get("/app?x=1")).await;
+    assert_eq!(r.header("location"), Some("/login?next=%2Fapp%3Fx%3D1"));
+    assert_eq!(
+        send(&app, get("/app").insert_header(("Accept", "application/json")))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        send(&app, get("/app").insert_header(("Authorization", "Bearer nope")))
+            .await
+            .status,
+        401
+    );
+}
+
+#[actix_web::test]
+async fn admin_needs_the_admin_scope() {
+    let app = atest::init_service(demo().await.app()).await;
+    let r = send(&app, get("/admin")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login?next=%2Fadmin"));
+    let user = login(&app, "user@example.com").await;
+    assert_eq!(send(&app, with_cookie(get("/admin"), &user)).await.status, 403);
+    let root = login(&app, "root@example.com").await;
+    assert!(
+        send(&app, with_cookie(get("/admin"), &root))
+            .await
+            .text()
+            .contains("admin area")
+    );
+}
+
+#[actix_web::test]
+async fn logout_is_post_only_and_ends_the_session_server_side() {
+    let app = atest::init_service(demo().await.app()).await;
+    assert_eq!(send(&app, get("/logout")).await.status, 405);
+    let cookie = login(&app, "user@example.com").await;
+    let r = send(&app, with_cookie(atest::TestRequest::post().uri("/logout"), &cookie)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // Replaying the copied cookie: the server forgot the session.
+    let r = send(&app, with_cookie(get("/whoami"), &cookie)).await;
+    assert_eq!(r.json()["state"], "anonymous");
+}
+
+#[actix_web::test]
+async fn cookie_sessions_are_an_option_and_cannot_revoke_a_copy() {
+    let app = atest::init_service(demo_with(SessionBackend::Cookie).await.app()).await;
+    let cookie = login(&app, "user@example.com").await;
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &cookie)).await.json()["state"],
+        "authenticated"
+    );
+    send(&app, with_cookie(atest::TestRequest::post().uri("/logout"), &cookie)).await;
+    // The documented limit of cookie-only sessions: a copy made before logout still works.
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &cookie)).await.json()["state"],
+        "authenticated"
+    );
+}
+
+#[actix_web::test]
+async fn a_pre_login_session_is_dead_after_login() {
+    let app = atest::init_service(demo().await.app()).await;
+    // An anonymous visit that creates a session (a failed login does not; a planted cookie
+    // value is ignored by the server-side store).
+    let planted = format!("{SESSION_COOKIE}=attacker-chosen-value");
+    let r = send(
+        &app,
+        with_cookie(
+            post_form("/login", &[("username", "user@example.com"), ("password", "password")]),
+            &planted,
+        ),
+    )
+    .await;
+    let fresh = r.session().unwrap();
+    assert_ne!(fresh, planted);
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &planted)).await.json()["state"],
+        "anonymous"
+    );
+    // Logging in again from a logged-in session renews the id; the old one is dead.
+    let again = send(
+        &app,
+        with_cookie(
+            post_form("/login", &[("username", "user@example.com"), ("password", "password")]),
+            &fresh,
+        ),
+    )
+    .await
+    .session()
+    .unwrap();
+    assert_ne!(again, fresh);
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &fresh)).await.json()["state"],
+        "anonymous"
+    );
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &again)).await.json()["state"],
+        "authenticated"
+    );
+}
+
+#[actix_web::test]
+async fn password_change_ends_other_sessions() {
+    let app = atest::init_service(demo().await.app()).await;
+    let a = login(&app, "user@example.com").await;
+    let b = login(&app, "user@example.com").await;
+    let wrong = send(
+        &app,
+        with_cookie(
+            post_form(
+                "/account/password",
+                &[("current_password", "nope"), ("new_password", "n3w")],
+            ),
+            &a,
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, 400);
+    let r = send(
+        &app,
+        with_cookie(
+            post_form(
+                "/account/password",
+                &[("current_password", "password"), ("new_password", "n3w-pass")],
+            ),
+            &a,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/app"));
+    let a2 = r.session().expect("this session is renewed");
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &a2)).await.json()["state"],
+        "authenticated"
+    );
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &b)).await.json()["state"],
+        "anonymous"
+    );
+    let r = send(
+        &app,
+        post_form("/login", &[("username", "user@example.com"), ("password", "n3w-pass")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(
+        &app,
+        post_form("/login", &[("username", "user@example.com"), ("password", "password")]),
+    )
+    .await;
+    assert!(r.text().contains(LOGIN_FAILED));
+}
+
+#[actix_web::test]
+async fn throttling_locks_one_username_after_ten_failures() {
+    let app = atest::init_service(demo().await.app()).await;
+    for _ in 0..10 {
+        send(
+            &app,
+            post_form("/login", &[("username", "user@example.com"), ("password", "bad")]),
+        )
+        .await;
+    }
+    let r = send(
+        &app,
+        post_form("/login", &[("username", "user@example.com"), ("password", "password")]),
+    )
+    .await;
+    assert!(r.session().is_none());
+    assert!(r.text().contains(LOGIN_FAILED));
+    login(&app, "root@example.com").await;
+}
+
+#[actix_web::test]
+async fn the_api_accepts_every_credential_and_challenges_anonymous_requests() {
+    let app = atest::init_service(demo().await.app()).await;
+    let r = send(&app, get("/api/me").insert_header(("Accept", "text/html"))).await;
+    assert_eq!(r.status, 401);
+    let challenges = r.all("www-authenticate");
+    assert!(
+        challenges.contains(&"Basic realm=\"Protected access\""),
+        "{challenges:?}"
+    );
+    assert!(challenges.iter().any(|c| c.starts_with("Bearer")), "{challenges:?}");
+    let basic = format!("Basic {}", STANDARD.encode("root@example.com:password"));
+    let session = login(&app, "root@example.com").await;
+    let ways: Vec<atest::TestRequest> = vec![
+        with_cookie(get("/api/me"), &session),
+        get("/api/me").insert_header(("Authorization", basic)),
+        get("/api/me").insert_header(("Authorization", "Bearer root-token")),
+        get("/api/me").insert_header(("Authorization", "Token root-token")),
+        get("/api/me?apikey=root-token"),
+        get("/api/me").insert_header(("X-Api-Key", "root-token")),
+    ];
+    for req in ways {
+        let r = send(&app, req).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["username"], "root@example.com");
+    }
+    assert_eq!(send(&app, get("/api/admin?apikey=user-token")).await.status, 403);
+    assert_eq!(send(&app, get("/api/admin?apikey=root-token")).await.status, 200);
+    assert_eq!(send(&app, get("/api/me?apikey=disabled-token")).await.status, 401);
+    assert_eq!(send(&app, get("/api/admin")).await.status, 401);
+}
+
+#[actix_web::test]
+async fn cross_site_state_changes_are_refused() {
+    let app = atest::init_service(demo().await.app()).await;
+    let creds = [("username", "root@example.com"), ("password", "password")];
+    let r = send(
+        &app,
+        post_form("/login", &creds).insert_header(("Origin", "http://evil.example")),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(r.session().is_none());
+    let r = send(
+        &app,
+        post_form("/login", &creds).insert_header(("Sec-Fetch-Site", "cross-site")),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let cookie = login(&app, "root@example.com").await;
+    let r = send(
+        &app,
+        with_cookie(atest::TestRequest::post().uri("/logout"), &cookie)
+            .insert_header(("Origin", "http://evil.example")),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &cookie)).await.json()["state"],
+        "authenticated"
+    );
+    let same = post_form("/login", &creds)
+        .insert_header(("Origin", "http://localhost:8080"))
+        .insert_header(("Host", "localhost:8080"));
+    assert_eq!(send(&app, same).await.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn sessions_survive_a_restart_with_the_same_secret() {
+    let db = temp_db();
+    let config = || DemoConfig {
+        database_url: db.clone(),
+        sessions: SessionBackend::Database,
+        secret: Some(imia::SecretKey::from_bytes(&[3; 64]).unwrap()),
+        cookie_secure: false,
+        hasher: Argon2Hasher::builder().params(64, 1, 1).build().unwrap(),
+    };
+    let cookie = {
+        let app = atest::init_service(Demo::new(config()).await.unwrap().app()).await;
+        login(&app, "user@example.com").await
+    };
+    let app = atest::init_service(Demo::new(config()).await.unwrap().app()).await;
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &cookie)).await.json()["state"],
+        "authenticated"
+    );
+}

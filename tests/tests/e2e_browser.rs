@@ -1,0 +1,113 @@
+//! The demo in a real browser: headless Chromium driven through chromedriver, against the demo
+//! binary on a free port.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
+//! test is skipped with a message, except under `CI=true`, where it fails.
+
+use std::path::PathBuf;
+
+use imia_tests::{
+    server::ExampleServer,
+    webdriver::{self, Browser},
+};
+
+fn browser_or_skip() -> Option<Browser> {
+    if !webdriver::available() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "chromium and chromedriver are required under CI=true"
+        );
+        eprintln!("SKIPPED: install Debian's chromium and chromium-driver to run the browser test");
+        return None;
+    }
+    Some(Browser::start().expect("headless chromium starts"))
+}
+
+fn demo(tag: &str) -> (ExampleServer, PathBuf) {
+    let db = std::env::temp_dir().join(format!("imia-browser-{}-{tag}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let server = ExampleServer::start_with_env(
+        "demo",
+        &[
+            ("DATABASE_URL", db.to_str().expect("a UTF-8 temp path")),
+            (
+                "IMIA_SECRET_KEY",
+                "aW1pYS1icm93c2VyLXRlc3Qtc2VjcmV0LWtleS0wMTIzNDU2Nzg5",
+            ),
+        ],
+    )
+    .expect("the demo starts");
+    (server, db)
+}
+
+fn screenshot(browser: &Browser, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    let _ = browser.screenshot(&dir.join(format!("{name}.png")));
+}
+
+#[test]
+fn a_user_logs_in_meets_a_403_and_logs_out() {
+    let Some(browser) = browser_or_skip() else { return };
+    let (server, db) = demo("flow");
+
+    // An anonymous visit to /app lands on the login page, remembering where it was going.
+    browser.goto(&server.url("/app")).unwrap();
+    let url = browser.url().unwrap();
+    assert!(url.ends_with("/login?next=%2Fapp"), "{url}");
+
+    // Log in with the form.
+    browser
+        .type_into(&browser.find("#username").unwrap(), "user@example.com")
+        .unwrap();
+    browser
+        .type_into(&browser.find("#password").unwrap(), "password")
+        .unwrap();
+    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    let url = browser.url().unwrap();
+    assert!(url.ends_with("/app"), "{url}");
+    assert_eq!(browser.text(&browser.find("#user").unwrap()).unwrap(), "User");
+    assert!(browser.cookie_names().unwrap().contains(&"imia_session".to_owned()));
+    screenshot(&browser, "app");
+
+    // The admin page is not for this user.
+    browser.goto(&server.url("/admin")).unwrap();
+    let source = browser.source().unwrap();
+    assert!(!source.contains("admin area"), "{source}");
+    assert!(browser.find("#user").is_err());
+
+    // Log out with the button: back on the login page, anonymous again.
+    browser.goto(&server.url("/app")).unwrap();
+    browser.click(&browser.find("#logout").unwrap()).unwrap();
+    let url = browser.url().unwrap();
+    assert!(url.ends_with("/login"), "{url}");
+    browser.goto(&server.url("/whoami")).unwrap();
+    assert!(browser.source().unwrap().contains("\"state\":\"anonymous\""));
+    browser.goto(&server.url("/app")).unwrap();
+    assert!(browser.url().unwrap().contains("/login?next="));
+
+    drop(browser);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}
+
+#[test]
+fn a_wrong_password_shows_one_generic_message() {
+    let Some(browser) = browser_or_skip() else { return };
+    let (server, db) = demo("wrong-password");
+    browser.goto(&server.url("/login")).unwrap();
+    browser
+        .type_into(&browser.find("#username").unwrap(), "root@example.com")
+        .unwrap();
+    browser
+        .type_into(&browser.find("#password").unwrap(), "not-the-password")
+        .unwrap();
+    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    assert_eq!(
+        browser.text(&browser.find("#error").unwrap()).unwrap(),
+        "Invalid e-mail or password."
+    );
+    assert!(!browser.cookie_names().unwrap().contains(&"imia_session".to_owned()));
+    drop(browser);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}
