@@ -87,6 +87,8 @@ pub mod password;
 pub mod provider;
 pub mod redirect;
 mod secret;
+#[cfg(feature = "session")]
+mod session_timeout;
 mod token;
 mod user;
 
@@ -103,3 +105,5 @@ pub use crate::{
 
 #[cfg(feature = "macros")]
 pub use imia_macros::{UserLike, protected};
+#[cfg(feature = "session")]
+pub use session_timeout::TimeoutSessionStore;

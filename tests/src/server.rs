@@ -9,7 +9,7 @@
 //! examples live in another package. So the first start in a test process runs
 //!
 //! ```text
-//! $CARGO build --package imia-examples --bins --message-format=json-render-diagnostics
+//! $CARGO build --package imia-examples --bins --all-features --message-format=json-render-diagnostics
 //! ```
 //!
 //! (with `--release` when the tests themselves are built without debug assertions) and takes
@@ -112,6 +112,10 @@ fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
         "--package",
         "imia-examples",
         "--bins",
+        // Every backend (PostgreSQL, MySQL, Redis sessions), as the workspace's own
+        // `--all-features` test run builds them: the same artifacts, and the demo can be
+        // pointed at any of them.
+        "--all-features",
         "--message-format=json-render-diagnostics",
     ]);
     if !cfg!(debug_assertions) {

@@ -26,7 +26,7 @@ use actix_web::{
     web,
 };
 use imia::{
-    Authentication, Fallback, IntoAuthenticators, SecretKey,
+    Authentication, Fallback, IntoAuthenticators, SecretKey, TimeoutSessionStore,
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
     csrf::SameOrigin,
     login::{InMemoryThrottle, LoginManager},
@@ -44,6 +44,8 @@ use users::DemoUsers;
 pub const SESSION_COOKIE: &str = "imia_session";
 /// The remember-me cookie's name.
 pub const REMEMBER_COOKIE: &str = "imia_remember";
+/// How long the session store may take to answer.
+pub const SESSION_STORE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The SQLite file used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE: &str = "imia-demo.sqlite3";
 
@@ -190,7 +192,9 @@ impl Demo {
             .fallback(Fallback::Error)
             .build()
             .expect("a valid configuration");
-        let store = self.store.store().expect("a session store");
+        // A store that stops answering (Redis restarting) fails requests with a session after 3
+        // seconds with an opaque 500, instead of holding them.
+        let store = TimeoutSessionStore::new(self.store.store().expect("a session store"), SESSION_STORE_TIMEOUT);
         let sessions = SessionMiddleware::builder(store, Key::derive_from(self.secret.as_bytes()))
             .cookie_name(SESSION_COOKIE.to_owned())
             .cookie_http_only(true)

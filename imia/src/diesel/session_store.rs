@@ -12,18 +12,19 @@ use std::{
 };
 
 use ::diesel::{
-    QueryResult, QueryableByName,
-    backend::Backend as DieselBackend,
+    QueryableByName,
     deserialize::FromSql,
-    query_builder::{AstPass, Query, QueryFragment, QueryId},
     serialize::ToSql,
-    sql_types::{BigInt, HasSqlType, Text, Untyped},
+    sql_types::{BigInt, HasSqlType, Text},
 };
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key};
 use actix_web::cookie::time::Duration as Ttl;
 use diesel_async::RunQueryDsl as _;
 
-use super::connection::{Backend, Dialect, query_error};
+use super::{
+    connection::{Backend, Dialect, query_error},
+    statement::Statement,
+};
 use crate::{error::ProviderError, provider::hash_token};
 
 type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
@@ -188,9 +189,18 @@ impl Statements {
 struct Template(Vec<String>);
 
 impl Template {
-    fn with(&self, binds: Vec<Bind>) -> Statement<'_> {
+    fn with(&self, binds: Vec<Bind>) -> Statement {
         debug_assert_eq!(self.0.len(), binds.len() + 1, "one value per placeholder");
-        Statement { sql: &self.0, binds }
+        let mut pieces = self.0.iter();
+        let mut statement = Statement::default().sql(pieces.next().map_or("", String::as_str));
+        for (bind, piece) in binds.into_iter().zip(pieces) {
+            statement = match bind {
+                Bind::Text(text) => statement.text(text),
+                Bind::Int(int) => statement.integer(int),
+            }
+            .sql(piece.as_str());
+        }
+        statement
     }
 
     /// The SQL with `dialect`'s placeholders, as the database receives it.
@@ -205,47 +215,10 @@ impl Template {
     }
 }
 
-/// A value bound into a [`Statement`].
+/// A value bound into a statement.
 enum Bind {
     Text(String),
     Int(i64),
-}
-
-/// A [`Template`] with its values: a complete statement for diesel-async.
-struct Statement<'a> {
-    sql: &'a [String],
-    binds: Vec<Bind>,
-}
-
-impl QueryId for Statement<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for Statement<'_> {
-    type SqlType = Untyped;
-}
-
-impl<DB> QueryFragment<DB> for Statement<'_>
-where
-    DB: DieselBackend + HasSqlType<Text> + HasSqlType<BigInt>,
-    String: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let mut sql = self.sql.iter();
-        for bind in &self.binds {
-            out.push_sql(sql.next().map_or("", String::as_str));
-            match bind {
-                Bind::Text(text) => out.push_bind_param::<Text, String>(text)?,
-                Bind::Int(int) => out.push_bind_param::<BigInt, i64>(int)?,
-            }
-        }
-        for rest in sql {
-            out.push_sql(rest);
-        }
-        Ok(())
-    }
 }
 
 #[derive(QueryableByName)]

@@ -3,8 +3,9 @@
 use ::diesel::{
     QueryResult,
     backend::Backend as DieselBackend,
-    query_builder::{AstPass, QueryFragment, QueryId},
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
     serialize::ToSql,
+    sql_types::Untyped,
     sql_types::{BigInt, HasSqlType, Text},
 };
 
@@ -41,6 +42,11 @@ impl Statement {
         self.parts.push(Part::Integer(value));
         self
     }
+}
+
+/// Statements can load rows (`QueryableByName`).
+impl Query for Statement {
+    type SqlType = Untyped;
 }
 
 impl QueryId for Statement {

@@ -459,3 +459,51 @@ async fn cross_site_posts_are_refused() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_burst_of_parallel_logins_queues_and_all_succeed() {
+    use imia::password::Argon2Hasher;
+    // Real argon2id (small parameters), two at a time, the default queue of 64.
+    let hasher = Argon2Hasher::builder()
+        .params(1024, 2, 1)
+        .max_concurrent(2)
+        .build()
+        .unwrap();
+    let hash = hasher.hash("burst-password").await.unwrap();
+    let store = Store::new();
+    store.users.insert(User {
+        password: Box::leak(hash.into_boxed_str()),
+        ..ROOT
+    });
+    let manager = LoginManager::new(store, hasher, secret());
+    let app =
+        atest::init_service(
+            App::new()
+                .app_data(web::Data::new(manager))
+                .wrap(SessionMiddleware::new(CookieSessionStore::default(), Key::generate()))
+                .route(
+                    "/login",
+                    web::post().to(
+                        |req: HttpRequest,
+                         form: web::Form<LoginForm>,
+                         m: web::Data<LoginManager<Store, Argon2Hasher>>| async move {
+                            match m.login(&req, &form.username, &form.password).await {
+                                Ok(_) => HttpResponse::Ok().body("ok"),
+                                Err(e) => e.error_response(),
+                            }
+                        },
+                    ),
+                ),
+        )
+        .await;
+    let attempts = (0..36).map(|_| {
+        let req = form("/login", "username=root%40localhost&password=burst-password").to_request();
+        atest::call_service(&app, req)
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}

@@ -1,0 +1,222 @@
+//! Several servers: two demo processes share sessions through Redis and users through
+//! PostgreSQL; and a Redis outage fails closed.
+//!
+//! Needs PostgreSQL (`IMIA_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
+//! and the `psql` client to create a fresh database), Redis (`IMIA_TEST_REDIS_URL`, default
+//! `redis://127.0.0.1:6379`) and `redis-server` for the outage test. Missing ones skip the test
+//! with a message, except under `CI=true`, where they fail it.
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use imia_tests::{
+    http::{Client, Request},
+    server::ExampleServer,
+};
+
+const SECRET: &str = "aW1pYS1zY2FsZS10ZXN0LXNlY3JldC1rZXktMDEyMzQ1Njc4OWFiY2RlZg==";
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn skip(why: &str) {
+    assert!(!under_ci(), "required under CI=true: {why}");
+    eprintln!("SKIPPED: {why}");
+}
+
+fn postgres_url() -> String {
+    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("IMIA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn reachable(url: &str, default_port: u16) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let hostport = rest
+        .rsplit('@')
+        .next()
+        .unwrap_or(rest)
+        .split('/')
+        .next()
+        .unwrap_or(rest);
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default_port}")
+    };
+    hostport
+        .parse::<SocketAddr>()
+        .ok()
+        .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .is_some()
+}
+
+/// A fresh database on the PostgreSQL server, made with `psql`; its URL.
+fn fresh_postgres() -> Option<String> {
+    let url = postgres_url();
+    if !reachable(&url, 5432) {
+        skip("PostgreSQL is not reachable");
+        return None;
+    }
+    let name = format!("imia_scale_{}", std::process::id());
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
+            .stdout(Stdio::null())
+            .status()
+    };
+    match psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .and_then(|_| psql(&format!("CREATE DATABASE {name}")))
+    {
+        Ok(status) if status.success() => {}
+        other => {
+            skip(&format!("could not create a PostgreSQL database with psql: {other:?}"));
+            return None;
+        }
+    }
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+fn login(client: &mut Client, user: &str) {
+    let resp = client
+        .send(&Request::post("/login").form(&[("username", user), ("password", "password")]))
+        .expect("login answers");
+    assert_eq!(resp.status, 303, "login as {user}: {}", resp.text());
+}
+
+fn state(client: &mut Client) -> String {
+    let resp = client.send(&Request::get("/whoami")).expect("whoami answers");
+    resp.json().expect("JSON")["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn two_servers_share_sessions_through_redis_and_users_through_postgres() {
+    if !reachable(&redis_url(), 6379) {
+        return skip("Redis is not reachable");
+    }
+    let Some(database) = fresh_postgres() else { return };
+    let env = [
+        ("DATABASE_URL", database.as_str()),
+        ("REDIS_URL", &redis_url()),
+        ("IMIA_SECRET_KEY", SECRET),
+    ];
+    // One after the other: the first creates and seeds the tables.
+    let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
+    let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+
+    let mut on_a = a.client();
+    login(&mut on_a, "root@example.com");
+    let cookie = on_a.jar().get("imia_session").expect("a session cookie").to_owned();
+
+    // Server B knows the session server A created.
+    let mut on_b = b.client();
+    on_b.jar_mut().insert("imia_session", cookie.clone());
+    assert_eq!(state(&mut on_b), "authenticated");
+    let me = on_b.send(&Request::get("/api/me")).unwrap().json().unwrap();
+    assert_eq!(me["username"], "root@example.com");
+
+    // Logging out on A ends the session on both.
+    let resp = on_a.send(&Request::post("/logout")).unwrap();
+    assert_eq!(resp.status, 303);
+    assert_eq!(state(&mut on_b), "anonymous");
+    let mut replay = a.client();
+    replay.jar_mut().insert("imia_session", cookie);
+    assert_eq!(state(&mut replay), "anonymous");
+}
+
+/// A `redis-server` of our own on a free port, to stop at will.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start() -> Option<Self> {
+        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Some(Self { child, port })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn a_redis_outage_fails_closed() {
+    let Some(mut redis) = OwnRedis::start() else {
+        return skip("redis-server could not be started");
+    };
+    let db = std::env::temp_dir().join(format!("imia-redis-outage-{}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let server = ExampleServer::start_with_env(
+        "demo",
+        &[
+            ("DATABASE_URL", db.to_str().unwrap()),
+            ("REDIS_URL", &redis_url),
+            ("IMIA_SECRET_KEY", SECRET),
+        ],
+    )
+    .expect("the demo starts");
+    let mut client = server.client();
+    login(&mut client, "user@example.com");
+    assert_eq!(state(&mut client), "authenticated");
+
+    redis.stop();
+    for target in ["/app", "/api/me", "/whoami"] {
+        let resp = client.send(&Request::get(target)).expect("an answer, not a hang");
+        assert!(
+            resp.status == 500 || resp.status == 503,
+            "{target}: {} {}",
+            resp.status,
+            resp.text()
+        );
+        assert!(resp.body.is_empty(), "{target}: opaque body, got {:?}", resp.text());
+    }
+    // Requests without a session never touch the store.
+    let anonymous = server.get("/whoami").unwrap();
+    assert_eq!(anonymous.status, 200);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}
