@@ -156,6 +156,26 @@ impl fmt::Debug for User {
     }
 }
 
+/// Escapes text for HTML content and attribute values.
+///
+/// ```
+/// assert_eq!(imia_examples::escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+/// ```
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The users of the examples that check passwords or tokens.
 ///
 /// | id and username | name | password | token | scopes |

@@ -50,7 +50,7 @@ use imia::{
     provider::InMemoryProvider,
     redirect::safe_next,
 };
-use imia_examples::User;
+use imia_examples::{User, escape_html};
 use serde::Deserialize;
 
 /// Where a successful login goes when it has no (safe) `next`.
@@ -184,21 +184,6 @@ fn with_html(mut builder: actix_web::HttpResponseBuilder, title: &str, body: &st
         escape_html(title),
         escape_html(title)
     ))
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[actix_web::main]

@@ -15,6 +15,8 @@ use imia::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::escape_html as escape;
+
 use super::users::{DemoUser, DemoUsers};
 
 /// The demo's login manager, as app data.
@@ -243,22 +245,6 @@ fn no_store(mut resp: HttpResponse) -> HttpResponse {
             .unwrap_or(HeaderValue::from_static("no-store")),
     );
     resp
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -11,23 +11,7 @@ use imia::{
     provider::{ProviderResult, UserProvider, hash_token},
 };
 
-/// The schema of imia's reference users table (see `imia::diesel::migrations`).
-#[allow(missing_docs)]
-pub mod schema {
-    diesel::table! {
-        /// imia's reference users table (see `imia::diesel::migrations`).
-        users (id) {
-            id -> BigInt,
-            email -> Text,
-            display_name -> Nullable<Text>,
-            password_hash -> Nullable<Text>,
-            scopes -> Text,
-            api_token -> Nullable<Text>,
-            is_active -> Bool,
-        }
-    }
-}
-
+pub use imia::diesel::schema;
 use schema::users;
 
 /// A user of the demo: one row of `users`.

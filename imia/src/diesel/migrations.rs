@@ -21,21 +21,14 @@ use crate::error::ProviderError;
 
 /// The `CREATE TABLE` statements for the reference users table `table` in `dialect`.
 pub fn users_sql(dialect: Dialect, table: &str) -> String {
+    let id = match dialect {
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+        _ => "INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
     match dialect {
-        Dialect::Sqlite => format!(
+        Dialect::Sqlite | Dialect::Postgres => format!(
             "CREATE TABLE IF NOT EXISTS {table} (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                email TEXT NOT NULL UNIQUE,
-                display_name TEXT,
-                password_hash TEXT,
-                scopes TEXT NOT NULL DEFAULT '',
-                api_token TEXT UNIQUE,
-                is_active BOOLEAN NOT NULL DEFAULT TRUE
-            );"
-        ),
-        Dialect::Postgres => format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
-                id BIGSERIAL PRIMARY KEY,
+                id {id},
                 email TEXT NOT NULL UNIQUE,
                 display_name TEXT,
                 password_hash TEXT,

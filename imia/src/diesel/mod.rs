@@ -14,6 +14,7 @@
 mod connection;
 pub mod migrations;
 mod provider;
+pub mod schema;
 #[cfg(feature = "session")]
 mod session_store;
 mod statement;

@@ -44,50 +44,34 @@ pub enum IdType {
 /// trusted configuration (checked to be an identifier); the value is always bound.
 #[doc(hidden)]
 #[derive(Debug, Clone)]
-pub struct Lookup {
-    open: String,
-    value: Value,
-    close: &'static str,
-}
-
-#[derive(Debug, Clone)]
-enum Value {
-    Text(String),
-    Integer(i64),
-}
+pub struct Lookup(Statement);
 
 impl Lookup {
     fn integer(column: &str, value: i64) -> Self {
-        Self {
-            open: format!("{column} = "),
-            value: Value::Integer(value),
-            close: "",
-        }
+        Self(Statement::default().sql(format!("{column} = ")).integer(value))
     }
 
     fn text(column: &str, value: String) -> Self {
-        Self {
-            open: format!("{column} = "),
-            value: Value::Text(value),
-            close: "",
-        }
+        Self(Statement::default().sql(format!("{column} = ")).text(value))
     }
 
     fn text_lower(column: &str, value: String) -> Self {
-        Self {
-            open: format!("LOWER({column}) = LOWER("),
-            value: Value::Text(value),
-            close: ")",
-        }
+        Self(
+            Statement::default()
+                .sql(format!("LOWER({column}) = LOWER("))
+                .text(value)
+                .sql(")"),
+        )
     }
 
     fn uuid(column: &str, value: String, dialect: Dialect) -> Self {
         match dialect {
-            Dialect::Postgres => Self {
-                open: format!("{column} = CAST("),
-                value: Value::Text(value),
-                close: " AS uuid)",
-            },
+            Dialect::Postgres => Self(
+                Statement::default()
+                    .sql(format!("{column} = CAST("))
+                    .text(value)
+                    .sql(" AS uuid)"),
+            ),
             _ => Self::text(column, value),
         }
     }
@@ -116,14 +100,8 @@ where
     String: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
 {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(&self.open);
-        match &self.value {
-            Value::Text(text) => out.push_bind_param::<Text, String>(text)?,
-            Value::Integer(int) => out.push_bind_param::<BigInt, i64>(int)?,
-        }
-        out.push_sql(self.close);
-        Ok(())
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(out)
     }
 }
 
