@@ -98,11 +98,27 @@ impl DemoConfig {
         Ok(Self {
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE.to_owned()),
             sessions,
-            secret: var("IMIA_SECRET_KEY").map(|k| SecretKey::from_base64(&k)).transpose()?,
+            secret: var("IMIA_SECRET_KEY").map(|k| secret_from_env(&k)),
             cookie_secure: var("IMIA_COOKIE_SECURE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             hasher: Argon2Hasher::default(),
         })
     }
+}
+
+/// The secret key from `IMIA_SECRET_KEY`: base64 of at least 32 bytes (what
+/// `SecretKey::to_base64` prints), else the value itself when it is 32 bytes or longer, else
+/// (with a warning) a key derived from it by SHA-512, so that a short development value still
+/// starts the demo.
+fn secret_from_env(value: &str) -> SecretKey {
+    if let Ok(key) = SecretKey::from_base64(value) {
+        return key;
+    }
+    if let Ok(key) = SecretKey::from_bytes(value.as_bytes()) {
+        return key;
+    }
+    tracing::warn!("IMIA_SECRET_KEY is shorter than 32 bytes: deriving a key from it; use a long random value");
+    use sha2::{Digest as _, Sha512};
+    SecretKey::from_bytes(&Sha512::digest(value.as_bytes())).expect("64 bytes")
 }
 
 /// The demo, connected and seeded, ready to make an app per server worker.
