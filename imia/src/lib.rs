@@ -75,6 +75,7 @@ extern crate self as imia;
 #[doc(hidden)]
 pub mod __private;
 pub mod authenticator;
+mod cookies;
 pub mod csrf;
 #[cfg(feature = "diesel")]
 pub mod diesel;
@@ -86,6 +87,8 @@ mod middleware;
 pub mod password;
 pub mod provider;
 pub mod redirect;
+#[cfg(feature = "session")]
+pub mod remember;
 mod secret;
 #[cfg(feature = "session")]
 mod session_timeout;

@@ -32,7 +32,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::{
     SecretKey, UserToken,
-    authenticator::{SESSION_HASH_KEY, SESSION_USER_KEY},
+    authenticator::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY},
     error::{BoxError, ProviderError},
     password::{PasswordError, PasswordHasher},
     provider::UserProvider,
@@ -326,6 +326,7 @@ struct Inner<P: UserProvider, H> {
     secret: SecretKey,
     guards: Vec<Box<dyn DynGuard<P::User>>>,
     throttle: Option<Box<dyn DynThrottle>>,
+    remember: Option<Box<dyn crate::remember::RevokeTokens>>,
 }
 
 impl<P: UserProvider, H> Clone for LoginManager<P, H> {
@@ -371,6 +372,12 @@ impl<P: UserProvider, H> LoginManagerBuilder<P, H> {
         self
     }
 
+    /// Revokes the user's remember-me tokens when their password changes. Default: none.
+    pub fn remember_me(mut self, remember: impl crate::remember::RevokeTokens) -> Self {
+        self.inner.remember = Some(Box::new(remember));
+        self
+    }
+
     /// Builds the manager.
     pub fn build(self) -> LoginManager<P, H> {
         LoginManager {
@@ -399,6 +406,7 @@ where
                 secret,
                 guards: Vec::new(),
                 throttle: None,
+                remember: None,
             },
         }
     }
@@ -495,7 +503,9 @@ where
     }
 
     /// Changes the password of the logged-in `user` after checking `current`. Other sessions
-    /// of the user end on their next request; this one is renewed and stays logged in.
+    /// of the user end on their next request; this one is renewed and stays logged in; with
+    /// [`remember_me`](LoginManagerBuilder::remember_me), every remember-me token of the user is
+    /// revoked.
     ///
     /// # Errors
     ///
@@ -537,6 +547,9 @@ where
                 "the user provider cannot store password hashes".into(),
             ));
         }
+        if let Some(remember) = &inner.remember {
+            remember.revoke_user(&user.id()).await?;
+        }
         update_session_auth_hash(req, &new_hash, &inner.secret)?;
         tracing::info!(user.id = %user.id(), "password changed");
         Ok(())
@@ -544,25 +557,38 @@ where
 }
 
 /// Renews the session and stores the user in it.
-fn establish<U: UserLike>(req: &HttpRequest, user: U, fingerprint: &str) -> Result<UserToken, LoginError> {
+pub(crate) fn establish<U: UserLike>(req: &HttpRequest, user: U, fingerprint: &str) -> Result<UserToken, LoginError> {
+    write_session(req, &user.id(), fingerprint, false)?;
+    let token = UserToken::authenticated(user);
+    req.extensions_mut().insert(token.clone());
+    Ok(token)
+}
+
+/// Renews the session and stores the user's id and fingerprint in it, marked as restored from
+/// remember-me when `remembered` (a password login is always fresh). A session that belonged to
+/// someone else starts over; one of the same user keeps its other data.
+pub(crate) fn write_session(
+    req: &HttpRequest,
+    id: &str,
+    fingerprint: &str,
+    remembered: bool,
+) -> Result<(), LoginError> {
     let session = req.get_session();
-    let id = user.id().into_owned();
-    // A session that belonged to someone else starts over; one of the same user keeps its data.
     match session.get::<String>(SESSION_USER_KEY) {
         Ok(Some(previous)) if previous == id => {}
         Ok(None) => {}
         _ => session.clear(),
     }
     session.renew();
-    session
-        .insert(SESSION_USER_KEY, &id)
-        .map_err(|e| LoginError::Internal(Box::new(e)))?;
-    session
-        .insert(SESSION_HASH_KEY, fingerprint)
-        .map_err(|e| LoginError::Internal(Box::new(e)))?;
-    let token = UserToken::authenticated(user);
-    req.extensions_mut().insert(token.clone());
-    Ok(token)
+    let internal = |e: actix_session::SessionInsertError| LoginError::Internal(Box::new(e));
+    session.insert(SESSION_USER_KEY, id).map_err(internal)?;
+    session.insert(SESSION_HASH_KEY, fingerprint).map_err(internal)?;
+    if remembered {
+        session.insert(SESSION_REMEMBERED_KEY, true).map_err(internal)?;
+    } else {
+        session.remove(SESSION_REMEMBERED_KEY);
+    }
+    Ok(())
 }
 
 /// Logs `user` in without checking a password: after a sign-up, or to set up tests. Renews

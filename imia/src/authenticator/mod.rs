@@ -38,7 +38,7 @@ pub use basic::{BasicAuthenticator, DEFAULT_REALM};
 pub use closure::{FnAuthenticator, from_fn};
 pub use header::DEFAULT_MAX_CREDENTIAL_LEN;
 #[cfg(feature = "session")]
-pub use session::{SESSION_HASH_KEY, SESSION_USER_KEY, SessionAuthenticator};
+pub use session::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY, SessionAuthenticator};
 pub use token::TokenAuthenticator;
 
 /// What an authenticator found on a request.
@@ -47,6 +47,8 @@ pub use token::TokenAuthenticator;
 pub enum Outcome<U> {
     /// This user made the request.
     Authenticated(U),
+    /// This user made the request, known from a remember-me token rather than a fresh login.
+    Remembered(U),
     /// No credentials of this kind: let the next authenticator look.
     NoCredentials,
     /// Credentials of this kind are present but refused.
@@ -58,6 +60,7 @@ impl<U> Outcome<U> {
     pub fn map<V>(self, f: impl FnOnce(U) -> V) -> Outcome<V> {
         match self {
             Self::Authenticated(u) => Outcome::Authenticated(f(u)),
+            Self::Remembered(u) => Outcome::Remembered(f(u)),
             Self::NoCredentials => Outcome::NoCredentials,
             Self::Rejected(r) => Outcome::Rejected(r),
         }
@@ -250,9 +253,10 @@ impl<A: Authenticator> DynAuthenticator for A {
             match self.authenticate(req).await? {
                 // The last line of defence: whatever a custom authenticator says, an inactive
                 // user does not get in.
-                Outcome::Authenticated(user) if !user.is_active() => {
+                Outcome::Authenticated(user) | Outcome::Remembered(user) if !user.is_active() => {
                     Ok(Outcome::Rejected(Rejection::invalid("inactive user")))
                 }
+                Outcome::Remembered(user) => Ok(Outcome::Authenticated(UserToken::remembered(user))),
                 outcome => Ok(outcome.map(UserToken::authenticated)),
             }
         })

@@ -12,6 +12,10 @@ use crate::{SecretKey, error::AuthError, provider::UserProvider, user::UserLike}
 pub const SESSION_USER_KEY: &str = "_auth_user_id";
 /// The session key that holds the password fingerprint of the logged-in user: `_auth_user_hash`.
 pub const SESSION_HASH_KEY: &str = "_auth_user_hash";
+/// The session key set when the session was restored from a remember-me token rather than a
+/// fresh login: `_auth_remembered`. Such sessions authenticate as
+/// [`LoginState::Remembered`](crate::LoginState::Remembered) for their whole life.
+pub const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
 
 /// Authenticates the user whose id the session holds under `_auth_user_id`.
 ///
@@ -90,7 +94,11 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
             .unwrap_or_default();
         let reason = match self.provider.find_by_id(&id).await? {
             Some(user) if user.is_active() && self.secret.fingerprint_matches(user.hashed_password(), &fingerprint) => {
-                return Ok(Outcome::Authenticated(user));
+                return Ok(if session.contains_key(SESSION_REMEMBERED_KEY) {
+                    Outcome::Remembered(user)
+                } else {
+                    Outcome::Authenticated(user)
+                });
             }
             Some(user) if user.is_active() => "password changed",
             Some(_) => "inactive user",

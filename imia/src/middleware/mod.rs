@@ -454,16 +454,30 @@ where
                         ext.insert(token);
                         ext.insert(Arc::clone(&config.policy));
                     }
-                    service.call(req).await.map(ServiceResponse::map_into_left_body)
+                    let mut res = service.call(req).await?;
+                    set_queued_cookies(&mut res);
+                    Ok(res.map_into_left_body())
                 }
                 Err(err) => {
                     log_error(&err);
                     // Downstream extractors still find an identity if anything inspects it.
                     req.extensions_mut().insert(UserToken::anonymous());
-                    Ok(req.error_response(err).map_into_right_body())
+                    let mut res = req.error_response(err);
+                    set_queued_cookies(&mut res);
+                    Ok(res.map_into_right_body())
                 }
             }
         })
+    }
+}
+
+/// Adds the cookies that authenticators and handlers queued (see `crate::cookies`).
+fn set_queued_cookies<B>(res: &mut ServiceResponse<B>) {
+    let cookies = crate::cookies::take(&mut res.request().extensions_mut());
+    for cookie in cookies {
+        if let Err(err) = res.response_mut().add_cookie(&cookie) {
+            tracing::error!(error.display = %err, cookie = cookie.name(), "could not set a cookie");
+        }
     }
 }
 
@@ -473,7 +487,7 @@ async fn authenticate_request(config: &Config, req: &HttpRequest) -> Result<User
         return Ok(UserToken::anonymous());
     }
     match run_chain(&config.authenticators, req).await? {
-        Outcome::Authenticated(token) => return Ok(token),
+        Outcome::Authenticated(token) | Outcome::Remembered(token) => return Ok(token),
         Outcome::Rejected(rejection) => {
             tracing::debug!(reason = rejection.reason(), "credentials rejected");
             match (config.on_rejected, rejection.kind()) {

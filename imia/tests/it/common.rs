@@ -288,3 +288,47 @@ impl PasswordVerifier for CountingVerifier {
         "dummy-hash-that-matches-nothing"
     }
 }
+
+/// In-memory users that can store new password hashes, counting lookups.
+#[derive(Clone)]
+pub(crate) struct Store {
+    pub(crate) users: InMemoryProvider<User>,
+    pub(crate) lookups: Arc<AtomicUsize>,
+    pub(crate) updates: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Store {
+    pub(crate) fn new() -> Self {
+        Self {
+            users: users(),
+            lookups: Arc::default(),
+            updates: Arc::default(),
+        }
+    }
+}
+
+impl UserProvider for Store {
+    type User = User;
+
+    async fn find_by_id(&self, id: &str) -> ProviderResult<User> {
+        self.users.find_by_id(id).await
+    }
+    async fn find_by_username(&self, username: &str) -> ProviderResult<User> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.users.find_by_username(username).await
+    }
+    async fn find_by_token(&self, token: &str) -> ProviderResult<User> {
+        self.users.find_by_token(token).await
+    }
+    async fn update_password_hash(&self, user: &User, new_hash: &str) -> Result<bool, imia::error::ProviderError> {
+        self.updates
+            .lock()
+            .unwrap()
+            .push((user.id.to_owned(), new_hash.to_owned()));
+        // The test users hold &'static str passwords: leak the new one (tests only).
+        let mut updated = user.clone();
+        updated.password = Box::leak(new_hash.to_owned().into_boxed_str());
+        self.users.insert(updated);
+        Ok(true)
+    }
+}

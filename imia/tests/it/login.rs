@@ -1,12 +1,6 @@
 //! The login flow: LoginManager, logout, password changes, throttling, CSRF.
 
-use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
 use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{App, HttpRequest, HttpResponse, ResponseError, cookie::Key, test as atest, web};
@@ -15,55 +9,10 @@ use imia::{
     authenticator::SessionAuthenticator,
     csrf::SameOrigin,
     login::{InMemoryThrottle, LoginError, LoginGuard, LoginManager, logout},
-    provider::{InMemoryProvider, ProviderResult, UserProvider},
 };
 use serde::Deserialize;
 
 use crate::common::*;
-
-/// In-memory users that can store new password hashes, counting lookups.
-#[derive(Clone)]
-struct Store {
-    users: InMemoryProvider<User>,
-    lookups: Arc<AtomicUsize>,
-    updates: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Store {
-    fn new() -> Self {
-        Self {
-            users: users(),
-            lookups: Arc::default(),
-            updates: Arc::default(),
-        }
-    }
-}
-
-impl UserProvider for Store {
-    type User = User;
-
-    async fn find_by_id(&self, id: &str) -> ProviderResult<User> {
-        self.users.find_by_id(id).await
-    }
-    async fn find_by_username(&self, username: &str) -> ProviderResult<User> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.users.find_by_username(username).await
-    }
-    async fn find_by_token(&self, token: &str) -> ProviderResult<User> {
-        self.users.find_by_token(token).await
-    }
-    async fn update_password_hash(&self, user: &User, new_hash: &str) -> Result<bool, imia::error::ProviderError> {
-        self.updates
-            .lock()
-            .unwrap()
-            .push((user.id.to_owned(), new_hash.to_owned()));
-        // The test users hold &'static str passwords: leak the new one (tests only).
-        let mut updated = user.clone();
-        updated.password = Box::leak(new_hash.to_owned().into_boxed_str());
-        self.users.insert(updated);
-        Ok(true)
-    }
-}
 
 type Manager = LoginManager<Store, CountingVerifier>;
 

@@ -27,6 +27,8 @@ mod macros;
 mod paths;
 #[cfg(all(feature = "diesel", feature = "sqlite"))]
 mod providers;
+#[cfg(feature = "session")]
+mod remember;
 mod servers;
 #[cfg(feature = "session")]
 mod session;

@@ -1,0 +1,626 @@
+//! Remember-me: long-lived, rotating, revocable login tokens.
+//!
+//! The design the security literature recommends (Paragon's split tokens, Jaspan's theft
+//! detection):
+//!
+//! - the `imia_remember` cookie holds `selector:validator`, both from the OS's CSPRNG (128 and
+//!   256 bits). The store keeps the selector, the SHA-256 of the validator (never the validator),
+//!   the user id, a series id and the expiry;
+//! - a request without a logged-in session but with a valid cookie logs the user back in: a new
+//!   session (renewed id, password fingerprint), token state
+//!   [`LoginState::Remembered`](crate::LoginState::Remembered) for as long as that session lives,
+//!   and the token rotates (a new validator in the same series);
+//! - parallel requests that carried the previous validator are accepted for a short grace window
+//!   (5 seconds by default). An old validator after the window, or a wrong validator for a known
+//!   selector, is treated as theft: every token of that user is revoked, the request is anonymous,
+//!   and a `tracing` warning records it;
+//! - unknown selectors, malformed or over-long cookies, expired tokens, inactive or deleted users
+//!   are anonymous, the cookie is cleared, no error page;
+//! - [`RememberMe::forget`] (logout) revokes the current token and clears the cookie;
+//!   [`RememberMe::forget_user`] revokes them all (log out everywhere; a password change does it
+//!   through the [`LoginManager`](crate::login::LoginManager)).
+//!
+//! Add the [`RememberMe`] handle to the authenticator chain *after* the session authenticator,
+//! and call [`RememberMe::remember`] after a login with the "remember me" box ticked.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    future::Future,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use actix_session::SessionExt as _;
+use actix_web::{
+    HttpRequest,
+    cookie::{Cookie, SameSite, time::Duration as CookieDuration},
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use futures_util::future::LocalBoxFuture;
+
+use crate::{
+    SecretKey, UserLike,
+    authenticator::{Authenticator, Outcome, SESSION_USER_KEY},
+    error::{AuthError, ProviderError},
+    password::constant_time_eq,
+    provider::{UserProvider, hash_token},
+};
+
+/// The remember-me cookie's name unless configured: `imia_remember`.
+pub const DEFAULT_COOKIE_NAME: &str = "imia_remember";
+/// How long a remember-me token lives unless configured: 30 days.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// How long a just-rotated validator is still accepted unless configured: 5 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// The longest remember-me cookie value that is parsed: 128 bytes (a real one has 66).
+pub const MAX_COOKIE_LEN: usize = 128;
+
+/// One remember-me token as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RememberToken {
+    /// Looks the token up; sent in the cookie.
+    pub selector: String,
+    /// SHA-256 (hex) of the current validator.
+    pub validator_hash: String,
+    /// SHA-256 (hex) of the validator it replaced, accepted during the grace window.
+    pub previous_hash: Option<String>,
+    /// When the validator last rotated (Unix seconds).
+    pub rotated_at: i64,
+    /// The user's id.
+    pub user_id: String,
+    /// The series: constant across rotations of one login.
+    pub series: String,
+    /// When the token expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for RememberToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RememberToken")
+            .field("user_id", &self.user_id)
+            .field("series", &self.series)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps remember-me tokens. Rotation must be atomic: two requests rotating the same token at
+/// once must not both succeed.
+pub trait RememberStore: Send + Sync + 'static {
+    /// Stores a new token.
+    fn insert(&self, token: &RememberToken) -> impl Future<Output = Result<(), ProviderError>>;
+    /// Finds a token by selector.
+    fn find(&self, selector: &str) -> impl Future<Output = Result<Option<RememberToken>, ProviderError>>;
+    /// Replaces the validator hash with `new_hash` (keeping the old one as the previous hash)
+    /// if it is still `current_hash`; returns whether it did.
+    fn rotate(
+        &self,
+        selector: &str,
+        current_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, ProviderError>>;
+    /// Deletes one token.
+    fn delete(&self, selector: &str) -> impl Future<Output = Result<(), ProviderError>>;
+    /// Deletes every token of a user; returns how many.
+    fn delete_user(&self, user_id: &str) -> impl Future<Output = Result<u64, ProviderError>>;
+    /// Deletes the tokens expired at `now`; returns how many.
+    fn delete_expired(&self, now: i64) -> impl Future<Output = Result<u64, ProviderError>>;
+}
+
+/// Remember-me tokens in memory (one process; lost at restart). For tests and single-server
+/// apps.
+#[derive(Clone, Default)]
+pub struct InMemoryRememberStore {
+    tokens: Arc<Mutex<HashMap<String, RememberToken>>>,
+}
+
+impl fmt::Debug for InMemoryRememberStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryRememberStore")
+            .field("tokens", &self.lock().len())
+            .finish()
+    }
+}
+
+impl InMemoryRememberStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RememberToken>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many tokens are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no token is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RememberStore for InMemoryRememberStore {
+    async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
+        self.lock().insert(token.selector.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
+        Ok(self.lock().get(selector).cloned())
+    }
+
+    async fn rotate(
+        &self,
+        selector: &str,
+        current_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, ProviderError> {
+        let mut tokens = self.lock();
+        match tokens.get_mut(selector) {
+            Some(token) if token.validator_hash == current_hash => {
+                token.previous_hash = Some(std::mem::replace(&mut token.validator_hash, new_hash.to_owned()));
+                token.rotated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
+        self.lock().remove(selector);
+        Ok(())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
+        let mut tokens = self.lock();
+        let before = tokens.len();
+        tokens.retain(|_, t| t.user_id != user_id);
+        Ok((before - tokens.len()) as u64)
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
+        let mut tokens = self.lock();
+        let before = tokens.len();
+        tokens.retain(|_, t| t.expires_at > now);
+        Ok((before - tokens.len()) as u64)
+    }
+}
+
+/// A parsed remember-me cookie.
+#[derive(PartialEq, Eq)]
+pub(crate) struct CookieValue {
+    pub(crate) selector: String,
+    pub(crate) validator: String,
+}
+
+impl fmt::Debug for CookieValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieValue")
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses `selector:validator` (22 and 43 base64url characters); `None` for anything else.
+pub(crate) fn parse_cookie(value: &str) -> Option<CookieValue> {
+    if value.len() > MAX_COOKIE_LEN {
+        return None;
+    }
+    let (selector, validator) = value.split_once(':')?;
+    let b64url =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (b64url(selector, 22) && b64url(validator, 43)).then(|| CookieValue {
+        selector: selector.to_owned(),
+        validator: validator.to_owned(),
+    })
+}
+
+/// `n` random bytes from the OS, base64url without padding.
+fn random(n: usize) -> Result<String, ProviderError> {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).map_err(|e| ProviderError::backend(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A fresh selector (128 bits) and validator (256 bits).
+pub(crate) fn new_secret_pair() -> Result<(String, String), ProviderError> {
+    Ok((random(16)?, random(32)?))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Remember-me for one app: the provider to load users, the token store, the app's secret key
+/// (for the session fingerprint) and the cookie settings. Cloning shares everything.
+///
+/// # Examples
+///
+/// ```
+/// use std::borrow::Cow;
+/// use imia::{
+///     Authentication, SecretKey, UserLike,
+///     authenticator::SessionAuthenticator,
+///     provider::InMemoryProvider,
+///     remember::{InMemoryRememberStore, RememberMe},
+/// };
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32 }
+///
+/// let users = InMemoryProvider::new([User { id: 1 }]);
+/// let secret = SecretKey::generate();
+/// let remember = RememberMe::new(users.clone(), InMemoryRememberStore::new(), secret.clone()).secure(true);
+/// let auth = Authentication::new((SessionAuthenticator::new(users, secret), remember.clone()));
+/// // In the login handler, after a successful login with the box ticked:
+/// //     remember.remember(&req, &user).await?;
+/// # let _ = auth;
+/// ```
+pub struct RememberMe<P, S> {
+    inner: Arc<Inner<P, S>>,
+}
+
+struct Inner<P, S> {
+    provider: P,
+    store: S,
+    secret: SecretKey,
+    cookie_name: String,
+    max_age: Duration,
+    grace: Duration,
+    secure: bool,
+}
+
+impl<P, S> Clone for RememberMe<P, S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<P, S> fmt::Debug for RememberMe<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RememberMe")
+            .field("cookie_name", &self.inner.cookie_name)
+            .field("max_age", &self.inner.max_age)
+            .field("grace", &self.inner.grace)
+            .field("secure", &self.inner.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, S> RememberMe<P, S> {
+    /// Remember-me with the defaults: cookie `imia_remember`, 30 days, a 5-second grace window,
+    /// cookies not marked `Secure` (turn it on behind HTTPS).
+    pub fn new(provider: P, store: S, secret: SecretKey) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                provider,
+                store,
+                secret,
+                cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
+                max_age: DEFAULT_MAX_AGE,
+                grace: DEFAULT_GRACE,
+                secure: false,
+            }),
+        }
+    }
+
+    fn configure(mut self, f: impl FnOnce(&mut Inner<P, S>)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => tracing::warn!("RememberMe is configured after being cloned; the setting is ignored"),
+        }
+        self
+    }
+
+    /// The cookie's name. Default: [`DEFAULT_COOKIE_NAME`].
+    #[must_use]
+    pub fn cookie_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.configure(|i| i.cookie_name = name)
+    }
+
+    /// How long a token lives. Default: [`DEFAULT_MAX_AGE`].
+    #[must_use]
+    pub fn max_age(self, max_age: Duration) -> Self {
+        self.configure(|i| i.max_age = max_age)
+    }
+
+    /// How long a just-rotated validator is still accepted. Default: [`DEFAULT_GRACE`].
+    #[must_use]
+    pub fn grace(self, grace: Duration) -> Self {
+        self.configure(|i| i.grace = grace)
+    }
+
+    /// Whether the cookie is marked `Secure` (HTTPS only). Default: `false`.
+    #[must_use]
+    pub fn secure(self, secure: bool) -> Self {
+        self.configure(|i| i.secure = secure)
+    }
+
+    /// The token store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    fn cookie(&self, value: String) -> Cookie<'static> {
+        let max_age = CookieDuration::seconds(i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX));
+        Cookie::build(self.inner.cookie_name.clone(), value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.inner.secure)
+            .max_age(max_age)
+            .finish()
+    }
+
+    fn removal(&self) -> Cookie<'static> {
+        let mut cookie = self.cookie(String::new());
+        cookie.make_removal();
+        cookie
+    }
+
+    fn presented(&self, req: &HttpRequest) -> Option<Cookie<'static>> {
+        req.cookie(&self.inner.cookie_name)
+    }
+}
+
+impl<P, S> RememberMe<P, S>
+where
+    P: UserProvider,
+    S: RememberStore,
+{
+    /// Issues a token for `user` (after a successful login with "remember me"): stores it and
+    /// queues the cookie on the response (the `Authentication` middleware sets it).
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn remember<U: UserLike>(&self, req: &HttpRequest, user: &U) -> Result<(), ProviderError> {
+        // A token presented with this request is replaced, not left behind.
+        if let Some(old) = self.presented(req).and_then(|c| parse_cookie(c.value())) {
+            self.inner.store.delete(&old.selector).await?;
+        }
+        let (selector, validator) = new_secret_pair()?;
+        let now = unix_now();
+        let token = RememberToken {
+            selector: selector.clone(),
+            validator_hash: hash_token(&validator),
+            previous_hash: None,
+            rotated_at: now,
+            user_id: user.id().into_owned(),
+            series: random(16)?,
+            expires_at: now.saturating_add(i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX)),
+        };
+        self.inner.store.insert(&token).await?;
+        crate::cookies::queue(req, self.cookie(format!("{selector}:{validator}")));
+        tracing::info!(user.id = %token.user_id, series = %token.series, "remember-me token issued");
+        Ok(())
+    }
+
+    /// Revokes the token presented with `req` (logout) and clears the cookie.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn forget(&self, req: &HttpRequest) -> Result<(), ProviderError> {
+        if let Some(cookie) = self.presented(req) {
+            if let Some(value) = parse_cookie(cookie.value()) {
+                self.inner.store.delete(&value.selector).await?;
+            }
+            crate::cookies::queue(req, self.removal());
+        }
+        Ok(())
+    }
+
+    /// Revokes every token of the user with id `user_id` (log out everywhere, password change).
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn forget_user(&self, user_id: &str) -> Result<u64, ProviderError> {
+        let revoked = self.inner.store.delete_user(user_id).await?;
+        tracing::info!(user.id = %user_id, revoked, "remember-me tokens revoked");
+        Ok(revoked)
+    }
+
+    /// Clears the cookie, and says nobody was found.
+    fn anonymous(&self, req: &HttpRequest) -> Outcome<P::User> {
+        crate::cookies::queue(req, self.removal());
+        Outcome::NoCredentials
+    }
+
+    async fn restore(&self, req: &HttpRequest) -> Result<Outcome<P::User>, AuthError> {
+        if req.get_session().contains_key(SESSION_USER_KEY) {
+            // A session is logged in already (or was just judged stale and purged earlier in
+            // the chain, in which case it no longer holds a user).
+            return Ok(Outcome::NoCredentials);
+        }
+        let Some(cookie) = self.presented(req) else {
+            return Ok(Outcome::NoCredentials);
+        };
+        let Some(value) = parse_cookie(cookie.value()) else {
+            tracing::debug!("malformed remember-me cookie");
+            return Ok(self.anonymous(req));
+        };
+        let store = &self.inner.store;
+        let Some(token) = store.find(&value.selector).await? else {
+            tracing::debug!("unknown remember-me selector");
+            return Ok(self.anonymous(req));
+        };
+        let now = unix_now();
+        if token.expires_at <= now {
+            store.delete(&token.selector).await?;
+            return Ok(self.anonymous(req));
+        }
+        let presented = hash_token(&value.validator);
+        let mut rotate = true;
+        if !constant_time_eq(presented.as_bytes(), token.validator_hash.as_bytes()) {
+            if !self.within_grace(&token, &presented, now) {
+                return self.theft(req, &token).await;
+            }
+            // A parallel request already rotated this token: accept, without rotating again.
+            rotate = false;
+        }
+        let Some(user) = self.inner.provider.find_by_id(&token.user_id).await? else {
+            store.delete(&token.selector).await?;
+            return Ok(self.anonymous(req));
+        };
+        if !user.is_active() {
+            store.delete(&token.selector).await?;
+            return Ok(self.anonymous(req));
+        }
+        if rotate {
+            let (_, validator) = new_secret_pair()?;
+            match store
+                .rotate(&token.selector, &token.validator_hash, &hash_token(&validator), now)
+                .await
+            {
+                Ok(true) => {
+                    crate::cookies::queue(req, self.cookie(format!("{}:{validator}", token.selector)));
+                }
+                Ok(false) => {
+                    // Another request rotated it between our read and our write.
+                    let fresh = store.find(&token.selector).await?;
+                    if !fresh.is_some_and(|t| self.within_grace(&t, &presented, now)) {
+                        return self.theft(req, &token).await;
+                    }
+                }
+                Err(err) => {
+                    // Fail safe: no login from the cookie this time, the stored token is kept.
+                    tracing::error!(error.display = %err, "remember-me rotation failed; not restoring the session");
+                    return Ok(Outcome::NoCredentials);
+                }
+            }
+        }
+        let fingerprint = self.inner.secret.fingerprint(user.hashed_password());
+        crate::login::write_session(req, &token.user_id, &fingerprint, true)
+            .map_err(|e| AuthError::internal(e.to_string()))?;
+        tracing::info!(user.id = %token.user_id, series = %token.series, "session restored from remember-me");
+        Ok(Outcome::Remembered(user))
+    }
+
+    fn within_grace(&self, token: &RememberToken, presented: &str, now: i64) -> bool {
+        let grace = i64::try_from(self.inner.grace.as_secs()).unwrap_or(i64::MAX);
+        token
+            .previous_hash
+            .as_deref()
+            .is_some_and(|previous| constant_time_eq(presented.as_bytes(), previous.as_bytes()))
+            && now.saturating_sub(token.rotated_at) <= grace
+    }
+
+    async fn theft(&self, req: &HttpRequest, token: &RememberToken) -> Result<Outcome<P::User>, AuthError> {
+        tracing::warn!(
+            user.id = %token.user_id,
+            series = %token.series,
+            "remember-me token reused after rotation: possible theft; revoking all of the user's tokens"
+        );
+        self.inner.store.delete_user(&token.user_id).await?;
+        Ok(self.anonymous(req))
+    }
+}
+
+impl<P, S> Authenticator for RememberMe<P, S>
+where
+    P: UserProvider,
+    S: RememberStore,
+{
+    type User = P::User;
+
+    fn authenticate(&self, req: &HttpRequest) -> impl Future<Output = Result<Outcome<P::User>, AuthError>> {
+        self.restore(req)
+    }
+}
+
+/// What a [`LoginManager`](crate::login::LoginManager) calls to revoke a user's remember-me
+/// tokens when their password changes.
+pub trait RevokeTokens: Send + Sync + 'static {
+    /// Revokes every token of the user with id `user_id`.
+    fn revoke_user<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<u64, ProviderError>>;
+}
+
+impl<P: UserProvider, S: RememberStore> RevokeTokens for RememberMe<P, S> {
+    fn revoke_user<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<u64, ProviderError>> {
+        Box::pin(self.forget_user(user_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_values_are_parsed_strictly() {
+        let (s, v) = new_secret_pair().unwrap();
+        assert_eq!((s.len(), v.len()), (22, 43));
+        let parsed = parse_cookie(&format!("{s}:{v}")).unwrap();
+        assert_eq!(
+            (parsed.selector.as_str(), parsed.validator.as_str()),
+            (s.as_str(), v.as_str())
+        );
+        for bad in [
+            String::new(),
+            s.clone(),
+            format!("{s}:"),
+            format!(":{v}"),
+            format!("{s}:{v}:x"),
+            format!("{s}x:{v}"),
+            format!("{s}:{v}="),
+            format!("{}:{v}", s.replace(|_| true, "+")),
+            "a".repeat(200),
+            format!("{s} :{v}"),
+        ] {
+            assert!(parse_cookie(&bad).is_none(), "{bad:?}");
+        }
+        assert!(!format!("{parsed:?}").contains(&v));
+    }
+
+    #[test]
+    fn secrets_are_random() {
+        let (a, b) = (new_secret_pair().unwrap(), new_secret_pair().unwrap());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn in_memory_rotation_is_compare_and_swap() {
+        actix_rt::System::new().block_on(async {
+            let store = InMemoryRememberStore::new();
+            let token = RememberToken {
+                selector: "s".into(),
+                validator_hash: "h1".into(),
+                previous_hash: None,
+                rotated_at: 0,
+                user_id: "u".into(),
+                series: "x".into(),
+                expires_at: 100,
+            };
+            store.insert(&token).await.unwrap();
+            assert!(store.rotate("s", "h1", "h2", 5).await.unwrap());
+            assert!(
+                !store.rotate("s", "h1", "h3", 6).await.unwrap(),
+                "the second rotation loses"
+            );
+            let now = store.find("s").await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    now.validator_hash.as_str(),
+                    now.previous_hash.as_deref(),
+                    now.rotated_at
+                ),
+                ("h2", Some("h1"), 5)
+            );
+            assert_eq!(store.delete_expired(100).await.unwrap(), 1);
+            assert!(store.is_empty());
+        });
+    }
+}
