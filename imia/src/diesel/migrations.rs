@@ -79,13 +79,44 @@ pub fn sessions_sql(dialect: Dialect, table: &str) -> String {
     }
 }
 
-/// Creates the reference `users` table and the `imia_sessions` table when they are missing.
+/// The `CREATE TABLE` statements for the remember-me token table `table` of
+/// [`DieselRememberStore`](super::DieselRememberStore) in `dialect`. Validators are stored as
+/// their SHA-256 only.
+pub fn remember_sql(dialect: Dialect, table: &str) -> String {
+    let index = table.replace('.', "_");
+    let columns = "selector VARCHAR(32) NOT NULL PRIMARY KEY,
+                validator_hash VARCHAR(64) NOT NULL,
+                previous_hash VARCHAR(64) NOT NULL DEFAULT '',
+                rotated_at BIGINT NOT NULL,
+                user_id VARCHAR(255) NOT NULL,
+                series VARCHAR(32) NOT NULL,
+                expires_at BIGINT NOT NULL";
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                {columns}
+            );
+            CREATE INDEX IF NOT EXISTS {index}_user_id ON {table} (user_id);
+            CREATE INDEX IF NOT EXISTS {index}_expires_at ON {table} (expires_at);"
+        ),
+        Dialect::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                {columns},
+                INDEX {index}_user_id (user_id),
+                INDEX {index}_expires_at (expires_at)
+            ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        ),
+    }
+}
+
+/// Creates the reference `users` table, the `imia_sessions` table and the
+/// `imia_remember_tokens` table when they are missing.
 ///
 /// # Errors
 ///
 /// [`ProviderError`] when the database is unreachable or refuses the statements.
 pub async fn run<C: Backend>(conn: &mut C) -> Result<(), ProviderError> {
-    run_named(conn, "users", "imia_sessions").await
+    run_named(conn, "users", "imia_sessions", "imia_remember_tokens").await
 }
 
 /// Like [`run`], with other table names (plain identifiers).
@@ -93,16 +124,22 @@ pub async fn run<C: Backend>(conn: &mut C) -> Result<(), ProviderError> {
 /// # Errors
 ///
 /// [`ProviderError`] when a name is not an identifier, or the database refuses the statements.
-pub async fn run_named<C: Backend>(conn: &mut C, users: &str, sessions: &str) -> Result<(), ProviderError> {
-    for name in [users, sessions] {
+pub async fn run_named<C: Backend>(
+    conn: &mut C,
+    users: &str,
+    sessions: &str,
+    remember: &str,
+) -> Result<(), ProviderError> {
+    for name in [users, sessions, remember] {
         if !super::provider::is_identifier(name) {
             return Err(ProviderError::backend(format!("not a plain SQL table name: {name:?}")));
         }
     }
     let sql = format!(
-        "{}\n{}",
+        "{}\n{}\n{}",
         users_sql(C::DIALECT, users),
-        sessions_sql(C::DIALECT, sessions)
+        sessions_sql(C::DIALECT, sessions),
+        remember_sql(C::DIALECT, remember)
     );
     diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
         .await

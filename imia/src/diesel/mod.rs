@@ -14,6 +14,8 @@
 mod connection;
 pub mod migrations;
 mod provider;
+#[cfg(feature = "session")]
+mod remember_store;
 pub mod schema;
 #[cfg(feature = "session")]
 mod session_store;
@@ -27,5 +29,7 @@ pub use connection::{Backend, Dialect, Pool, PoolOptions};
 #[cfg(feature = "sqlite")]
 pub use connection::{SqliteConnection, sqlite_pool};
 pub use provider::{DieselProvider, DieselProviderBuilder, IdType};
+#[cfg(feature = "session")]
+pub use remember_store::DieselRememberStore;
 #[cfg(feature = "session")]
 pub use session_store::{DieselSessionStore, DieselSessionStoreBuilder};

@@ -367,3 +367,116 @@ async fn remember_me_never_overrides_a_logged_in_session() {
     assert_eq!(r.id(), "customer@localhost");
     assert!(cookie(&r, "imia_remember").is_none(), "the token is not rotated");
 }
+
+/// What every remember-me store must do.
+async fn store_suite<S: imia::remember::RememberStore>(store: &S) {
+    use imia::remember::RememberToken;
+    let token = |selector: &str, user: &str, expires_at: i64| RememberToken {
+        selector: selector.to_owned(),
+        validator_hash: format!("hash-{selector}"),
+        previous_hash: None,
+        rotated_at: 100,
+        user_id: user.to_owned(),
+        series: format!("series-{selector}"),
+        expires_at,
+    };
+    let far = 4_000_000_000;
+    store.insert(&token("sel-a", "u1", far)).await.unwrap();
+    store.insert(&token("sel-b", "u1", far)).await.unwrap();
+    store.insert(&token("sel-c", "u2", far)).await.unwrap();
+    store.insert(&token("sel-old", "u2", 50)).await.unwrap();
+    assert_eq!(store.find("sel-a").await.unwrap(), Some(token("sel-a", "u1", far)));
+    assert_eq!(store.find("nope").await.unwrap(), None);
+
+    // Rotation is a compare-and-swap that keeps the previous hash.
+    assert!(store.rotate("sel-a", "hash-sel-a", "hash-2", 200).await.unwrap());
+    assert!(!store.rotate("sel-a", "hash-sel-a", "hash-3", 201).await.unwrap());
+    assert!(!store.rotate("nope", "x", "y", 1).await.unwrap());
+    let rotated = store.find("sel-a").await.unwrap().unwrap();
+    assert_eq!(rotated.validator_hash, "hash-2");
+    assert_eq!(rotated.previous_hash.as_deref(), Some("hash-sel-a"));
+    assert_eq!(rotated.rotated_at, 200);
+    assert_eq!(rotated.series, "series-sel-a");
+
+    // Many rotations of one token at once: exactly one wins.
+    let attempts = (0..8).map(|i| {
+        let new = format!("race-{i}");
+        async move { store.rotate("sel-b", "hash-sel-b", &new, 300).await.unwrap() }
+    });
+    let wins = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|w| *w)
+        .count();
+    assert_eq!(wins, 1);
+
+    assert_eq!(store.delete_expired(1_000).await.unwrap(), 1);
+    assert!(store.find("sel-old").await.unwrap().is_none());
+    assert_eq!(store.delete_user("u1").await.unwrap(), 2);
+    assert!(store.find("sel-a").await.unwrap().is_none());
+    assert!(store.find("sel-c").await.unwrap().is_some());
+    store.delete("sel-c").await.unwrap();
+    assert!(store.find("sel-c").await.unwrap().is_none());
+}
+
+#[actix_web::test]
+async fn in_memory_remember_store_passes_the_suite() {
+    store_suite(&InMemoryRememberStore::new()).await;
+}
+
+#[cfg(feature = "diesel")]
+mod diesel_stores {
+    use imia::diesel::{Backend, DieselRememberStore, PoolOptions, migrations};
+
+    use super::store_suite;
+
+    async fn migrated<C: Backend>(pool: &C::Pool) {
+        let mut conn = C::checkout(pool).await.expect("a connection");
+        migrations::run(&mut *conn).await.expect("the tables");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[actix_web::test]
+    async fn sqlite() {
+        use imia::diesel::{SqliteConnection, sqlite_pool};
+        let pool = sqlite_pool(&crate::servers::fresh_sqlite("remember"), &PoolOptions::default()).unwrap();
+        migrated::<SqliteConnection>(&pool).await;
+        store_suite(&DieselRememberStore::<SqliteConnection>::new(pool)).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[actix_web::test]
+    async fn postgres() {
+        use diesel_async::AsyncPgConnection;
+        let Some(url) = crate::servers::fresh_postgres("remember").await else {
+            return;
+        };
+        let pool = imia::diesel::postgres_pool(&url, &PoolOptions::default()).unwrap();
+        migrated::<AsyncPgConnection>(&pool).await;
+        store_suite(&DieselRememberStore::<AsyncPgConnection>::new(pool)).await;
+    }
+
+    #[cfg(feature = "mysql")]
+    #[actix_web::test]
+    async fn mysql() {
+        use diesel_async::AsyncMysqlConnection;
+        let Some(url) = crate::servers::fresh_mysql("remember").await else {
+            return;
+        };
+        let pool = imia::diesel::mysql_pool(&url, &PoolOptions::default()).unwrap();
+        migrated::<AsyncMysqlConnection>(&pool).await;
+        store_suite(&DieselRememberStore::<AsyncMysqlConnection>::new(pool)).await;
+    }
+
+    #[test]
+    fn table_names_are_checked() {
+        #[cfg(feature = "sqlite")]
+        {
+            let pool = imia::diesel::sqlite_pool(":memory:", &PoolOptions::default()).unwrap();
+            assert!(
+                DieselRememberStore::<imia::diesel::SqliteConnection>::with_table(pool.clone(), "x; DROP").is_err()
+            );
+            assert!(DieselRememberStore::<imia::diesel::SqliteConnection>::with_table(pool, "app.tokens").is_ok());
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Remember-me tokens in the database.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use ::diesel::{
+    QueryableByName,
+    deserialize::FromSql,
+    serialize::ToSql,
+    sql_types::{BigInt, HasSqlType, Text},
+};
+use diesel_async::RunQueryDsl as _;
+
+use super::{
+    connection::{Backend, query_error},
+    provider::is_identifier,
+    statement::Statement,
+};
+use crate::{
+    error::ProviderError,
+    remember::{RememberStore, RememberToken},
+};
+
+type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
+
+/// Keeps [`RememberMe`](crate::remember::RememberMe) tokens in a table (by default
+/// `imia_remember_tokens`, created by [`migrations::run`](super::migrations::run)), through the
+/// same pools as the user provider. Rotation is one conditional `UPDATE`, so two requests
+/// rotating one token at once cannot both win.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")] {
+/// use imia::diesel::{DieselRememberStore, PoolOptions, SqliteConnection, sqlite_pool};
+///
+/// let pool = sqlite_pool("app.sqlite3", &PoolOptions::default()).unwrap();
+/// let tokens = DieselRememberStore::<SqliteConnection>::new(pool);
+/// # let _ = tokens;
+/// # }
+/// ```
+pub struct DieselRememberStore<C: Backend> {
+    pool: C::Pool,
+    table: Arc<str>,
+    timeout: Duration,
+}
+
+impl<C: Backend> Clone for DieselRememberStore<C> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            table: Arc::clone(&self.table),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<C: Backend> fmt::Debug for DieselRememberStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DieselRememberStore")
+            .field("table", &self.table)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    selector: String,
+    #[diesel(sql_type = Text)]
+    validator_hash: String,
+    #[diesel(sql_type = Text)]
+    previous_hash: String,
+    #[diesel(sql_type = BigInt)]
+    rotated_at: i64,
+    #[diesel(sql_type = Text)]
+    user_id: String,
+    #[diesel(sql_type = Text)]
+    series: String,
+    #[diesel(sql_type = BigInt)]
+    expires_at: i64,
+}
+
+impl From<Row> for RememberToken {
+    fn from(row: Row) -> Self {
+        Self {
+            selector: row.selector,
+            validator_hash: row.validator_hash,
+            previous_hash: Some(row.previous_hash).filter(|p| !p.is_empty()),
+            rotated_at: row.rotated_at,
+            user_id: row.user_id,
+            series: row.series,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+impl<C: Backend> DieselRememberStore<C> {
+    /// Tokens in `imia_remember_tokens`, each operation limited to 10 seconds.
+    pub fn new(pool: C::Pool) -> Self {
+        Self {
+            pool,
+            table: "imia_remember_tokens".into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Tokens in another table (a plain identifier; create it with
+    /// [`migrations::remember_sql`](super::migrations::remember_sql)).
+    ///
+    /// # Errors
+    ///
+    /// When `table` is not a plain identifier.
+    pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, ProviderError> {
+        if !is_identifier(table) {
+            return Err(ProviderError::backend(format!("not a plain SQL table name: {table:?}")));
+        }
+        Ok(Self {
+            table: table.into(),
+            ..Self::new(pool)
+        })
+    }
+
+    async fn within<T>(&self, work: impl Future<Output = Result<T, ProviderError>>) -> Result<T, ProviderError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(ProviderError::unavailable(elapsed)),
+        }
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<usize, ProviderError> {
+        self.within(async {
+            let mut conn = C::checkout(&self.pool).await?;
+            C::execute(&mut conn, statement).await.map_err(query_error)
+        })
+        .await
+    }
+}
+
+impl<C> RememberStore for DieselRememberStore<C>
+where
+    C: Backend,
+    Db<C>: HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, Db<C>> + FromSql<Text, Db<C>>,
+    i64: ToSql<BigInt, Db<C>> + FromSql<BigInt, Db<C>>,
+{
+    async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
+        let table = &self.table;
+        let statement = Statement::default()
+            .sql(format!(
+                "INSERT INTO {table} (selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at) VALUES ("
+            ))
+            .text(token.selector.clone())
+            .sql(", ")
+            .text(token.validator_hash.clone())
+            .sql(", ")
+            .text(token.previous_hash.clone().unwrap_or_default())
+            .sql(", ")
+            .integer(token.rotated_at)
+            .sql(", ")
+            .text(token.user_id.clone())
+            .sql(", ")
+            .text(token.series.clone())
+            .sql(", ")
+            .integer(token.expires_at)
+            .sql(")");
+        self.execute(statement).await.map(drop)
+    }
+
+    async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
+        let statement = Statement::default()
+            .sql(format!(
+                "SELECT selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at FROM {} WHERE selector = ",
+                self.table
+            ))
+            .text(selector);
+        let rows = self
+            .within(async {
+                let mut conn = C::checkout(&self.pool).await?;
+                statement.load::<Row>(&mut *conn).await.map_err(query_error)
+            })
+            .await?;
+        Ok(rows.into_iter().next().map(RememberToken::from))
+    }
+
+    async fn rotate(
+        &self,
+        selector: &str,
+        current_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, ProviderError> {
+        // Every backend reads `validator_hash` on the right before the assignment after it
+        // (MySQL assigns left to right, and `previous_hash` comes first).
+        let statement = Statement::default()
+            .sql(format!(
+                "UPDATE {} SET previous_hash = validator_hash, validator_hash = ",
+                self.table
+            ))
+            .text(new_hash)
+            .sql(", rotated_at = ")
+            .integer(now)
+            .sql(" WHERE selector = ")
+            .text(selector)
+            .sql(" AND validator_hash = ")
+            .text(current_hash);
+        Ok(self.execute(statement).await? == 1)
+    }
+
+    async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
+        let statement = Statement::default()
+            .sql(format!("DELETE FROM {} WHERE selector = ", self.table))
+            .text(selector);
+        self.execute(statement).await.map(drop)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
+        let statement = Statement::default()
+            .sql(format!("DELETE FROM {} WHERE user_id = ", self.table))
+            .text(user_id);
+        Ok(self.execute(statement).await? as u64)
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
+        let statement = Statement::default()
+            .sql(format!("DELETE FROM {} WHERE expires_at <= ", self.table))
+            .integer(now);
+        Ok(self.execute(statement).await? as u64)
+    }
+}
