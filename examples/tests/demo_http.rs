@@ -504,3 +504,103 @@ async fn sessions_survive_a_restart_with_the_same_secret() {
         "authenticated"
     );
 }
+
+fn remember_cookie(r: &Reply) -> Option<String> {
+    r.all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("imia_remember=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn remember_me_restores_a_session_without_the_session_cookie() {
+    let app = atest::init_service(demo().await.app()).await;
+    let r = send(
+        &app,
+        post_form(
+            "/login",
+            &[
+                ("username", "user@example.com"),
+                ("password", "password"),
+                ("remember_me", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let set = r
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("imia_remember="))
+        .unwrap()
+        .to_owned();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    let remember = remember_cookie(&r).unwrap();
+    // Without the box, no remember-me cookie.
+    let plain = send(
+        &app,
+        post_form("/login", &[("username", "user@example.com"), ("password", "password")]),
+    )
+    .await;
+    assert!(remember_cookie(&plain).is_none());
+
+    let r = send(&app, with_cookie(get("/app"), &remember)).await;
+    assert_eq!(r.status, 200, "restored from the remember-me cookie");
+    assert!(r.session().is_some(), "a new session");
+    let rotated = remember_cookie(&r).expect("the token rotates");
+    assert_ne!(rotated, remember);
+    let me = send(&app, with_cookie(get("/whoami"), &rotated)).await;
+    assert_eq!(me.json()["state"], "remembered");
+}
+
+#[actix_web::test]
+async fn logout_and_password_changes_revoke_remember_me() {
+    let app = atest::init_service(demo().await.app()).await;
+    let login = |remember: bool| {
+        let mut fields = vec![("username", "user@example.com"), ("password", "password")];
+        if remember {
+            fields.push(("remember_me", "1"));
+        }
+        post_form("/login", &fields)
+    };
+    // Logout revokes the token it is given.
+    let r = send(&app, login(true)).await;
+    let (session, remember) = (r.session().unwrap(), remember_cookie(&r).unwrap());
+    let r = send(
+        &app,
+        with_cookie(
+            atest::TestRequest::post().uri("/logout"),
+            &format!("{session}; {remember}"),
+        ),
+    )
+    .await;
+    assert!(
+        r.all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("imia_remember=") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &remember)).await.json()["state"],
+        "anonymous"
+    );
+
+    // A password change (on another device) revokes every token of the user.
+    let laptop = remember_cookie(&send(&app, login(true)).await).unwrap();
+    let phone = send(&app, login(false)).await.session().unwrap();
+    let r = send(
+        &app,
+        with_cookie(
+            post_form(
+                "/account/password",
+                &[("current_password", "password"), ("new_password", "n3w-pass")],
+            ),
+            &phone,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &laptop)).await.json()["state"],
+        "anonymous"
+    );
+}

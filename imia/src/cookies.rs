@@ -11,6 +11,7 @@ struct Pending(Vec<Cookie<'static>>);
 
 /// Queues `cookie` for the response to `req` (set by the `Authentication` middleware; a later
 /// cookie of the same name replaces an earlier one).
+#[cfg_attr(not(feature = "session"), allow(dead_code))]
 pub(crate) fn queue(req: &HttpRequest, cookie: Cookie<'static>) {
     let mut ext = req.extensions_mut();
     if ext.get::<Pending>().is_none() {

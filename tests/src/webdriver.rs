@@ -194,6 +194,42 @@ impl Browser {
             .ok_or_else(|| Error(format!("no element for {css}")))
     }
 
+    /// The first element matching `css`, waiting up to 10 seconds for it to appear (after a
+    /// click that navigates, the new page may still be loading).
+    ///
+    /// # Errors
+    ///
+    /// When none appears in time.
+    pub fn wait_for(&self, css: &str) -> Result<Element> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.find(css) {
+                Ok(element) => return Ok(element),
+                Err(err) if Instant::now() > deadline => return Err(err),
+                Err(_) => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The current URL once it satisfies `done`, waiting up to 10 seconds.
+    ///
+    /// # Errors
+    ///
+    /// When it does not in time (the error names the last URL).
+    pub fn wait_for_url(&self, done: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url()?;
+            if done(&url) {
+                return Ok(url);
+            }
+            if Instant::now() > deadline {
+                return Err(Error(format!("still at {url}")));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Types `text` into an element.
     ///
     /// # Errors

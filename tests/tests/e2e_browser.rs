@@ -63,9 +63,8 @@ fn a_user_logs_in_meets_a_403_and_logs_out() {
         .type_into(&browser.find("#password").unwrap(), "password")
         .unwrap();
     browser.click(&browser.find("#submit").unwrap()).unwrap();
-    let url = browser.url().unwrap();
-    assert!(url.ends_with("/app"), "{url}");
-    assert_eq!(browser.text(&browser.find("#user").unwrap()).unwrap(), "User");
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "User");
     assert!(browser.cookie_names().unwrap().contains(&"imia_session".to_owned()));
     screenshot(&browser, "app");
 
@@ -77,9 +76,8 @@ fn a_user_logs_in_meets_a_403_and_logs_out() {
 
     // Log out with the button: back on the login page, anonymous again.
     browser.goto(&server.url("/app")).unwrap();
-    browser.click(&browser.find("#logout").unwrap()).unwrap();
-    let url = browser.url().unwrap();
-    assert!(url.ends_with("/login"), "{url}");
+    browser.click(&browser.wait_for("#logout").unwrap()).unwrap();
+    browser.wait_for_url(|u| u.ends_with("/login")).unwrap();
     browser.goto(&server.url("/whoami")).unwrap();
     assert!(browser.source().unwrap().contains("\"state\":\"anonymous\""));
     browser.goto(&server.url("/app")).unwrap();
@@ -107,6 +105,36 @@ fn a_wrong_password_shows_one_generic_message() {
         "Invalid e-mail or password."
     );
     assert!(!browser.cookie_names().unwrap().contains(&"imia_session".to_owned()));
+    drop(browser);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}
+
+#[test]
+fn remember_me_survives_losing_the_session_cookie() {
+    let Some(browser) = browser_or_skip() else { return };
+    let (server, db) = demo("remember");
+    browser.goto(&server.url("/login")).unwrap();
+    browser
+        .type_into(&browser.find("#username").unwrap(), "user@example.com")
+        .unwrap();
+    browser
+        .type_into(&browser.find("#password").unwrap(), "password")
+        .unwrap();
+    browser.click(&browser.find("#remember_me").unwrap()).unwrap();
+    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    let cookies = browser.cookie_names().unwrap();
+    assert!(cookies.contains(&"imia_remember".to_owned()), "{cookies:?}");
+
+    // The browser loses its session (closed, expired): the remember-me cookie logs it back in.
+    browser.delete_cookie("imia_session").unwrap();
+    browser.goto(&server.url("/app")).unwrap();
+    assert!(browser.url().unwrap().ends_with("/app"));
+    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "User");
+    browser.goto(&server.url("/whoami")).unwrap();
+    assert!(browser.source().unwrap().contains("\"state\":\"remembered\""));
+    screenshot(&browser, "remembered");
     drop(browser);
     drop(server);
     let _ = std::fs::remove_file(db);

@@ -31,6 +31,7 @@ use imia::{
     csrf::SameOrigin,
     login::{InMemoryThrottle, LoginManager},
     password::Argon2Hasher,
+    remember::RememberMe,
 };
 
 pub mod pages;
@@ -38,7 +39,10 @@ pub mod store;
 pub mod users;
 
 use store::StoreChoice;
-use users::DemoUsers;
+use users::{DemoTokens, DemoUsers};
+
+/// The demo's remember-me handle.
+pub type DemoRemember = RememberMe<DemoUsers, DemoTokens>;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "imia_session";
@@ -126,6 +130,7 @@ fn secret_from_env(value: &str) -> SecretKey {
 pub struct Demo {
     users: DemoUsers,
     logins: LoginManager<DemoUsers, Argon2Hasher>,
+    remember: DemoRemember,
     store: StoreChoice,
     secret: SecretKey,
     cookie_secure: bool,
@@ -139,6 +144,7 @@ impl Demo {
     /// When the database or Redis cannot be reached, or this build lacks the backend named.
     pub async fn new(config: DemoConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let (users, pool) = users::connect(&config.database_url, &config.hasher).await?;
+        let tokens = pool.tokens();
         let store = match config.sessions {
             SessionBackend::Database => StoreChoice::Database(pool),
             SessionBackend::Cookie => StoreChoice::Cookie,
@@ -155,12 +161,19 @@ impl Demo {
         });
         // Login throttling: 10 failures per username in 5 minutes; per-address limits are off,
         // since the demo's traffic all comes from loopback.
+        // Remember-me: `imia_remember`, 30 days, rotated on use; revoked on logout and when the
+        // password changes.
+        let remember = RememberMe::new(users.clone(), tokens, secret.clone())
+            .cookie_name(REMEMBER_COOKIE)
+            .secure(config.cookie_secure);
         let logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
             .throttle(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)))
+            .remember_me(remember.clone())
             .build();
         Ok(Self {
             users,
             logins,
+            remember,
             store,
             secret,
             cookie_secure: config.cookie_secure,
@@ -171,6 +184,7 @@ impl Demo {
     fn authenticators(&self) -> impl IntoAuthenticators {
         (
             SessionAuthenticator::new(self.users.clone(), self.secret.clone()),
+            self.remember.clone(),
             BasicAuthenticator::new(self.users.clone(), self.logins.hasher().clone()),
             TokenAuthenticator::bearer(self.users.clone()),
             TokenAuthenticator::new(self.users.clone(), "Token"),
@@ -221,6 +235,7 @@ impl Demo {
             .build();
         App::new()
             .app_data(web::Data::new(self.logins.clone()))
+            .app_data(web::Data::new(self.remember.clone()))
             .service(
                 web::scope("/api")
                     .wrap(api)

@@ -21,6 +21,8 @@ use super::users::{DemoUser, DemoUsers};
 
 /// The demo's login manager, as app data.
 pub type Logins = web::Data<LoginManager<DemoUsers, Argon2Hasher>>;
+/// The demo's remember-me handle, as app data.
+pub type Remember = web::Data<super::DemoRemember>;
 
 /// Where a login goes without a (safe) `next`.
 pub const HOME: &str = "/app";
@@ -84,11 +86,17 @@ pub struct LoginForm {
 }
 
 /// `POST /login`.
-pub async fn login(req: HttpRequest, logins: Logins, form: web::Form<LoginForm>) -> HttpResponse {
+pub async fn login(req: HttpRequest, logins: Logins, remember: Remember, form: web::Form<LoginForm>) -> HttpResponse {
     let form = form.into_inner();
-    let _remember = form.remember_me.is_some();
     match logins.login(&req, &form.username, &form.password).await {
-        Ok(_) => {
+        Ok(token) => {
+            if form.remember_me.is_some()
+                && let Some(user) = token.user::<DemoUser>()
+                && let Err(err) = remember.remember(&req, user).await
+            {
+                // The login stands; only the long-lived cookie is missing.
+                tracing::error!(error.display = %err, "could not issue a remember-me token");
+            }
             let target = safe_next(&form.next).unwrap_or(HOME);
             no_store(
                 HttpResponse::SeeOther()
@@ -116,8 +124,11 @@ pub async fn login(req: HttpRequest, logins: Logins, form: web::Form<LoginForm>)
     }
 }
 
-/// `POST /logout`.
-pub async fn logout(req: HttpRequest) -> HttpResponse {
+/// `POST /logout`: ends the session and revokes the remember-me token.
+pub async fn logout(req: HttpRequest, remember: Remember) -> HttpResponse {
+    if let Err(err) = remember.forget(&req).await {
+        tracing::error!(error.display = %err, "could not revoke the remember-me token");
+    }
     imia::login::logout(&req);
     no_store(
         HttpResponse::SeeOther()

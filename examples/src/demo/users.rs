@@ -9,6 +9,7 @@ use imia::{
     error::ProviderError,
     password::Argon2Hasher,
     provider::{ProviderResult, UserProvider, hash_token},
+    remember::{RememberStore, RememberToken},
 };
 
 pub use imia::diesel::schema;
@@ -126,6 +127,77 @@ impl UserProvider for DemoUsers {
 
     async fn update_password_hash(&self, user: &DemoUser, new_hash: &str) -> Result<bool, ProviderError> {
         each!(self, p => p.update_password_hash(user, new_hash).await)
+    }
+}
+
+/// The demo's remember-me tokens, in the same database as its users.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum DemoTokens {
+    /// SQLite.
+    Sqlite(imia::diesel::DieselRememberStore<imia::diesel::SqliteConnection>),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(imia::diesel::DieselRememberStore<diesel_async::AsyncPgConnection>),
+    /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
+    Mysql(imia::diesel::DieselRememberStore<diesel_async::AsyncMysqlConnection>),
+}
+
+macro_rules! each_store {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            DemoTokens::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            DemoTokens::Postgres($s) => $body,
+            #[cfg(feature = "mysql")]
+            DemoTokens::Mysql($s) => $body,
+        }
+    };
+}
+
+impl RememberStore for DemoTokens {
+    async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
+        each_store!(self, s => s.insert(token).await)
+    }
+
+    async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
+        each_store!(self, s => s.find(selector).await)
+    }
+
+    async fn rotate(
+        &self,
+        selector: &str,
+        current_hash: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<bool, ProviderError> {
+        each_store!(self, s => s.rotate(selector, current_hash, new_hash, now).await)
+    }
+
+    async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
+        each_store!(self, s => s.delete(selector).await)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
+        each_store!(self, s => s.delete_user(user_id).await)
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
+        each_store!(self, s => s.delete_expired(now).await)
+    }
+}
+
+impl DemoPool {
+    /// The remember-me token store over this pool.
+    pub fn tokens(&self) -> DemoTokens {
+        match self {
+            Self::Sqlite(pool) => DemoTokens::Sqlite(imia::diesel::DieselRememberStore::new(pool.clone())),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool) => DemoTokens::Postgres(imia::diesel::DieselRememberStore::new(pool.clone())),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(pool) => DemoTokens::Mysql(imia::diesel::DieselRememberStore::new(pool.clone())),
+        }
     }
 }
 
