@@ -196,6 +196,66 @@ impl<U: UserLike> FromRequest for CurrentUser<U> {
     }
 }
 
+/// Like [`CurrentUser`], but only for a fresh login: a session restored from a remember-me
+/// cookie is asked to log in again (the same 401 or login redirect as for anonymous requests).
+/// Use it for sensitive actions: changing the e-mail address, payments, deleting the account.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use imia::{FreshUser, UserLike};
+///
+/// #[derive(UserLike)]
+/// struct User { id: u64 }
+///
+/// async fn delete_account(user: FreshUser<User>) -> HttpResponse {
+///     HttpResponse::Ok().body(format!("deleting account {}", user.id))
+/// }
+/// ```
+pub struct FreshUser<U>(CurrentUser<U>);
+
+impl<U> Deref for FreshUser<U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        &self.0
+    }
+}
+
+impl<U> fmt::Debug for FreshUser<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FreshUser").field(&self.0).finish()
+    }
+}
+
+impl<U: UserLike> FreshUser<U> {
+    /// The user as a [`CurrentUser`].
+    pub fn into_current(self) -> CurrentUser<U> {
+        self.0
+    }
+}
+
+impl<U: UserLike> FromRequest for FreshUser<U> {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = CurrentUser::<U>::from_http_request(req).and_then(|user| {
+            if user.token().is_fresh() {
+                Ok(Self(user))
+            } else {
+                tracing::debug!("a fresh login is required");
+                Err(AuthError::Unauthenticated(Policy::of(req).denial(req)))
+            }
+        });
+        if let Err(err) = &result {
+            log_error(err);
+        }
+        ready(result)
+    }
+}
+
 /// Checks that the request's user is authenticated and holds every scope in `all` and at least
 /// one in `any` (when `any` is not empty). What `#[protected]` calls.
 ///

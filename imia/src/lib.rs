@@ -96,7 +96,7 @@ mod token;
 mod user;
 
 pub use crate::{
-    extract::{CurrentUser, UserTokenExt, require_scopes},
+    extract::{CurrentUser, FreshUser, UserTokenExt, require_scopes},
     middleware::{
         Authentication, AuthenticationBuilder, AuthenticationMiddleware, Fallback, IntoAuthenticators, OnRejected,
         PathPattern,

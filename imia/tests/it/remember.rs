@@ -101,6 +101,10 @@ fn remember_app(s: Setup) -> TestApp!() {
         .route("/login", web::post().to(login))
         .route("/logout", web::post().to(do_logout))
         .route("/password", web::post().to(change_password))
+        .route(
+            "/sensitive",
+            web::post().to(|user: imia::FreshUser<User>| async move { HttpResponse::Ok().body(user.name) }),
+        )
         .default_service(web::to(whoami))
 }
 
@@ -479,4 +483,30 @@ mod diesel_stores {
             assert!(DieselRememberStore::<imia::diesel::SqliteConnection>::with_table(pool, "app.tokens").is_ok());
         }
     }
+}
+
+#[actix_web::test]
+async fn sensitive_actions_need_a_fresh_login() {
+    let s = setup(Duration::from_secs(5));
+    let app = atest::init_service(remember_app(s.clone())).await;
+    let r = send(&app, form("/login", ROOT_LOGIN)).await;
+    let (fresh, remember) = (cookie(&r, "id").unwrap(), cookie(&r, "imia_remember").unwrap());
+    let ok = send(
+        &app,
+        atest::TestRequest::post()
+            .uri("/sensitive")
+            .insert_header(("Cookie", fresh)),
+    )
+    .await;
+    assert_eq!(ok.body, "Root");
+    let restored = send(&app, get("/").insert_header(("Cookie", remember))).await;
+    let remembered = cookie(&restored, "id").unwrap();
+    let r = send(
+        &app,
+        atest::TestRequest::post()
+            .uri("/sensitive")
+            .insert_header(("Cookie", remembered)),
+    )
+    .await;
+    assert_eq!(r.status, 401);
 }
