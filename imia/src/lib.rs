@@ -82,6 +82,8 @@ pub mod diesel;
 pub mod error;
 mod extract;
 #[cfg(feature = "session")]
+pub mod impersonation;
+#[cfg(feature = "session")]
 pub mod login;
 mod middleware;
 pub mod password;

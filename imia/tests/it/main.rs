@@ -21,6 +21,8 @@ mod chain;
 mod common;
 mod extractors;
 #[cfg(feature = "session")]
+mod impersonation;
+#[cfg(feature = "session")]
 mod login;
 #[cfg(all(feature = "macros", feature = "session"))]
 mod macros;

@@ -1,0 +1,337 @@
+//! Impersonation: the permission matrix, stateful and stateless flows, session binding.
+
+use actix_session::{SessionMiddleware, storage::CookieSessionStore};
+use actix_web::{App, HttpRequest, HttpResponse, ResponseError, cookie::Key, test as atest, web};
+use imia::{
+    Authentication, UserToken,
+    authenticator::{ApiKeyAuthenticator, SessionAuthenticator},
+    impersonation::{self, Impersonation, ImpersonationGuard},
+    provider::InMemoryProvider,
+};
+use serde_json::json;
+
+use crate::common::*;
+
+const STAFF: User = User {
+    id: "staff@localhost",
+    name: "Staff",
+    password: "pw",
+    token: Some("staff-token"),
+    scopes: &["admin", "auth:impersonate_others"],
+    active: true,
+};
+
+fn people() -> InMemoryProvider<User> {
+    InMemoryProvider::new([STAFF, ROOT, CUSTOMER, DISABLED])
+}
+
+async fn identity(token: UserToken) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "id": token.id(),
+        "state": token.state().as_str(),
+        "original_id": token.original_id(),
+        "scopes": token.scopes(),
+    }))
+}
+
+async fn start(
+    req: HttpRequest,
+    imp: web::Data<Impersonation<InMemoryProvider<User>>>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    match imp.start(&req, &id).await {
+        Ok(_) => HttpResponse::SeeOther().insert_header(("Location", "/app")).finish(),
+        Err(err) => err.error_response(),
+    }
+}
+
+async fn exit(req: HttpRequest) -> HttpResponse {
+    impersonation::stop(&req);
+    HttpResponse::SeeOther().insert_header(("Location", "/app")).finish()
+}
+
+async fn login_as(session: actix_session::Session, id: web::Path<String>) -> actix_web::Result<HttpResponse> {
+    let id = id.into_inner();
+    let hash = imia::provider::UserProvider::find_by_id(&people(), &id)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.password)
+        .unwrap_or_default();
+    session.renew();
+    session.insert(imia::authenticator::SESSION_USER_KEY, &id)?;
+    session.insert(imia::authenticator::SESSION_HASH_KEY, secret().fingerprint(hash))?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+fn imp_app(users: InMemoryProvider<User>, imp: Impersonation<InMemoryProvider<User>>) -> TestApp!() {
+    App::new()
+        .app_data(web::Data::new(imp.clone()))
+        .wrap(imp)
+        .wrap(Authentication::new((
+            SessionAuthenticator::new(users.clone(), secret()),
+            ApiKeyAuthenticator::new(users),
+        )))
+        .wrap(SessionMiddleware::new(
+            CookieSessionStore::default(),
+            Key::from(&[8; 64]),
+        ))
+        .route("/login/{id}", web::post().to(login_as))
+        .route("/impersonate/exit", web::post().to(exit))
+        .route("/impersonate/{id}", web::post().to(start))
+        .route(
+            "/logout",
+            web::post().to(|req: HttpRequest| async move {
+                imia::login::logout(&req);
+                HttpResponse::Ok().finish()
+            }),
+        )
+        .default_service(web::to(identity))
+}
+
+fn session_of(r: &Reply) -> Option<String> {
+    r.all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("id=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+fn post(uri: &str, cookie: Option<&str>) -> atest::TestRequest {
+    let req = atest::TestRequest::post().uri(uri);
+    match cookie {
+        Some(c) => req.insert_header(("Cookie", c.to_owned())),
+        None => req,
+    }
+}
+
+fn with(uri: &str, cookie: &str) -> atest::TestRequest {
+    get(uri).insert_header(("Cookie", cookie.to_owned()))
+}
+
+#[actix_web::test]
+async fn the_permission_matrix() {
+    let users = people();
+    let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let customer = session_of(&send(&app, post("/login/customer@localhost", None)).await).unwrap();
+    let cases = [
+        (&staff, "customer@localhost", 303),
+        (&staff, "staff@localhost", 403),    // oneself
+        (&staff, "disabled@localhost", 403), // inactive
+        (&staff, "root@localhost", 403),     // holds a scope the impersonator lacks
+        (&staff, "nobody@localhost", 403),   // unknown: the same answer
+        (&customer, "staff@localhost", 403), // no impersonation scope
+    ];
+    for (cookie, target, status) in cases {
+        let r = send(&app, post(&format!("/impersonate/{target}"), Some(cookie))).await;
+        assert_eq!(r.status.as_u16(), status, "{target}");
+        if status == 403 {
+            assert!(r.body.is_empty());
+            assert!(session_of(&r).is_none(), "{target}: no change of identity");
+        }
+    }
+    // Anonymous: refused.
+    assert_eq!(
+        send(&app, post("/impersonate/customer@localhost", None)).await.status,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn stateful_impersonation_until_exit() {
+    let users = people();
+    let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let r = send(&app, post("/impersonate/customer@localhost", Some(&staff))).await;
+    assert_eq!(r.status, 303);
+    let during = session_of(&r).expect("the session id is renewed");
+    assert_ne!(during, staff);
+    for _ in 0..2 {
+        let me = send(&app, with("/whoami", &during)).await.json();
+        assert_eq!(
+            me,
+            json!({"id": "customer@localhost", "state": "impersonated", "original_id": "staff@localhost", "scopes": []})
+        );
+    }
+    // Nesting is refused while impersonating.
+    assert_eq!(
+        send(&app, post("/impersonate/customer@localhost", Some(&during)))
+            .await
+            .status,
+        403
+    );
+    let r = send(&app, post("/impersonate/exit", Some(&during))).await;
+    let after = session_of(&r).expect("renewed again");
+    assert_ne!(after, during);
+    let me = send(&app, with("/whoami", &after)).await.json();
+    assert_eq!(me["id"], "staff@localhost");
+    assert_eq!(me["state"], "authenticated");
+}
+
+#[actix_web::test]
+async fn losing_the_permission_ends_the_impersonation_at_once() {
+    let users = people();
+    let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users.clone()))).await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
+    users.insert(User {
+        scopes: &["admin"],
+        ..STAFF
+    });
+    let r = send(&app, with("/whoami", &during)).await;
+    assert_eq!(r.json()["id"], "staff@localhost");
+    assert_eq!(r.json()["state"], "authenticated");
+    // Even with the scope back, the stored impersonation is gone.
+    users.insert(STAFF);
+    let during = session_of(&r).unwrap_or(during);
+    assert_eq!(
+        send(&app, with("/whoami", &during)).await.json()["state"],
+        "authenticated"
+    );
+}
+
+#[actix_web::test]
+async fn logout_ends_the_impersonation() {
+    let users = people();
+    let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
+    send(&app, post("/logout", Some(&during))).await;
+    let again = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    assert_eq!(
+        send(&app, with("/whoami", &again)).await.json()["state"],
+        "authenticated"
+    );
+}
+
+#[actix_web::test]
+async fn a_stored_impersonation_of_another_user_is_ignored_and_removed() {
+    async fn forge(session: actix_session::Session) -> actix_web::Result<HttpResponse> {
+        session.insert(
+            impersonation::IMPERSONATION_SESSION_KEY,
+            json!({"original": "staff@localhost", "target": "customer@localhost"}),
+        )?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let users = people();
+    let app =
+        atest::init_service(imp_app(users.clone(), Impersonation::new(users)).route("/forge", web::post().to(forge)))
+            .await;
+    // A customer's session that claims to be the staff's impersonation.
+    let customer = session_of(&send(&app, post("/login/customer@localhost", None)).await).unwrap();
+    let forged = session_of(&send(&app, post("/forge", Some(&customer))).await).unwrap();
+    let r = send(&app, with("/whoami", &forged)).await;
+    assert_eq!(r.json()["id"], "customer@localhost");
+    assert_eq!(r.json()["state"], "authenticated");
+    // Malformed values too.
+    async fn garbage(session: actix_session::Session) -> actix_web::Result<HttpResponse> {
+        session.insert(impersonation::IMPERSONATION_SESSION_KEY, "customer@localhost")?;
+        Ok(HttpResponse::Ok().finish())
+    }
+    let users = people();
+    let app = atest::init_service(
+        imp_app(users.clone(), Impersonation::new(users)).route("/garbage", web::post().to(garbage)),
+    )
+    .await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let bad = session_of(&send(&app, post("/garbage", Some(&staff))).await).unwrap();
+    assert_eq!(send(&app, with("/whoami", &bad)).await.json()["state"], "authenticated");
+}
+
+#[actix_web::test]
+async fn stateless_impersonation_is_opt_in_and_for_one_request() {
+    let users = people();
+    let off = atest::init_service(imp_app(users.clone(), Impersonation::new(users.clone()))).await;
+    let r = send(
+        &off,
+        get("/whoami?apikey=staff-token&_impersonate=customer%40localhost"),
+    )
+    .await;
+    assert_eq!(r.json()["state"], "authenticated");
+
+    let on = atest::init_service(imp_app(users.clone(), Impersonation::new(users).stateless(true))).await;
+    let r = send(&on, get("/whoami?apikey=staff-token&_impersonate=customer%40localhost")).await;
+    assert_eq!(r.json()["id"], "customer@localhost");
+    assert_eq!(r.json()["original_id"], "staff@localhost");
+    assert_eq!(
+        send(&on, get("/whoami?apikey=staff-token")).await.json()["state"],
+        "authenticated"
+    );
+    // Refused attempts continue as the real user.
+    for target in ["root@localhost", "nobody", ""] {
+        let r = send(&on, get(&format!("/whoami?apikey=staff-token&_impersonate={target}"))).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["id"], "staff@localhost", "{target}");
+    }
+    let r = send(&on, get("/whoami?apikey=customer-token&_impersonate=root%40localhost")).await;
+    assert_eq!(r.json()["id"], "customer@localhost");
+    // Anonymous requests cannot impersonate.
+    let r = send(&on, get("/whoami?_impersonate=customer%40localhost")).await;
+    assert_eq!(r.json()["state"], "anonymous");
+}
+
+#[actix_web::test]
+async fn exit_by_query_ends_a_stateful_impersonation() {
+    let users = people();
+    let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users).stateless(true))).await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
+    let r = send(&app, with("/whoami?_impersonate=__exit__", &during)).await;
+    assert_eq!(r.json()["id"], "staff@localhost");
+    let after = session_of(&r).unwrap();
+    assert_eq!(
+        send(&app, with("/whoami", &after)).await.json()["state"],
+        "authenticated"
+    );
+}
+
+struct Always;
+
+impl ImpersonationGuard for Always {
+    async fn allow(&self, _req: &HttpRequest, _real: &UserToken) -> bool {
+        true
+    }
+}
+
+struct Never;
+
+impl ImpersonationGuard for Never {
+    async fn allow(&self, _req: &HttpRequest, _real: &UserToken) -> bool {
+        false
+    }
+}
+
+#[actix_web::test]
+async fn guards_only_restrict() {
+    let users = people();
+    // A permissive guard lets neither anonymous nor unscoped users impersonate.
+    let app = atest::init_service(imp_app(
+        users.clone(),
+        Impersonation::new(users.clone()).guard(Always).stateless(true),
+    ))
+    .await;
+    assert_eq!(
+        send(&app, get("/whoami?_impersonate=customer%40localhost"))
+            .await
+            .json()["state"],
+        "anonymous"
+    );
+    let r = send(
+        &app,
+        get("/whoami?apikey=customer-token&_impersonate=staff%40localhost"),
+    )
+    .await;
+    assert_eq!(r.json()["id"], "customer@localhost");
+    // A refusing guard stops even a permitted user.
+    let app = atest::init_service(imp_app(
+        users.clone(),
+        Impersonation::new(users).guard(Never).stateless(true),
+    ))
+    .await;
+    let r = send(
+        &app,
+        get("/whoami?apikey=staff-token&_impersonate=customer%40localhost"),
+    )
+    .await;
+    assert_eq!(r.json()["id"], "staff@localhost");
+}
