@@ -604,3 +604,134 @@ async fn logout_and_password_changes_revoke_remember_me() {
         "anonymous"
     );
 }
+
+async fn id_of<S, B>(app: &S, email: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let cookie = login(app, email).await;
+    send(app, with_cookie(get("/whoami"), &cookie)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn impersonation_routes() {
+    let app = atest::init_service(demo().await.app()).await;
+    let user_id = id_of(&app, "user@example.com").await;
+    let root_id = id_of(&app, "root@example.com").await;
+    let disabled_id = (user_id.parse::<i64>().unwrap() + 1).to_string();
+    let root = login(&app, "root@example.com").await;
+    let user = login(&app, "user@example.com").await;
+
+    // Refusals: 403, no change of identity; a missing field is 400.
+    for (who, target) in [
+        (&user, root_id.as_str()),
+        (&root, root_id.as_str()),
+        (&root, disabled_id.as_str()),
+        (&root, "999"),
+        (&root, "abc"),
+        (&root, ""),
+    ] {
+        let r = send(
+            &app,
+            with_cookie(post_form("/impersonate", &[("user_id", target)]), who),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{target:?}");
+    }
+    assert_eq!(
+        send(&app, with_cookie(post_form("/impersonate", &[]), &root))
+            .await
+            .status,
+        400
+    );
+    let r = send(&app, post_form("/impersonate", &[("user_id", &user_id)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login?next=%2Fimpersonate"));
+    // Cross-site: refused before anything happens.
+    let r = send(
+        &app,
+        with_cookie(post_form("/impersonate", &[("user_id", &user_id)]), &root)
+            .insert_header(("Origin", "http://evil.example")),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &root)).await.json()["state"],
+        "authenticated"
+    );
+
+    // Root acts as User.
+    let r = send(
+        &app,
+        with_cookie(post_form("/impersonate", &[("user_id", &user_id)]), &root),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/app"));
+    let during = r.session().expect("a renewed session");
+    let me = send(&app, with_cookie(get("/api/me"), &during)).await.json();
+    assert_eq!(me["state"], "impersonated");
+    assert_eq!(me["id"], user_id.as_str());
+    assert_eq!(me["original_id"], root_id.as_str());
+    assert_eq!(me["name"], "User");
+    assert!(
+        send(&app, with_cookie(get("/app"), &during))
+            .await
+            .text()
+            .contains("impersonation-banner")
+    );
+    assert!(
+        send(&app, with_cookie(get("/"), &during))
+            .await
+            .text()
+            .contains("impersonation-banner")
+    );
+    assert_eq!(
+        send(&app, with_cookie(get("/admin"), &during)).await.status,
+        403,
+        "the target's scopes"
+    );
+
+    let r = send(
+        &app,
+        with_cookie(atest::TestRequest::post().uri("/impersonate/exit"), &during),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/app"));
+    let after = r.session().unwrap();
+    let me = send(&app, with_cookie(get("/whoami"), &after)).await.json();
+    assert_eq!(
+        (me["id"].as_str(), me["state"].as_str()),
+        (Some(root_id.as_str()), Some("authenticated"))
+    );
+    assert!(
+        !send(&app, with_cookie(get("/app"), &after))
+            .await
+            .text()
+            .contains("impersonation-banner")
+    );
+}
+
+#[actix_web::test]
+async fn stateless_impersonation_in_the_demo() {
+    let app = atest::init_service(demo().await.app()).await;
+    let user_id = id_of(&app, "user@example.com").await;
+    let r = send(&app, get(&format!("/api/me?apikey=root-token&_impersonate={user_id}"))).await;
+    assert_eq!(r.json()["state"], "impersonated");
+    assert_eq!(r.json()["username"], "user@example.com");
+    let r = send(&app, get(&format!("/whoami?apikey=root-token&_impersonate={user_id}"))).await;
+    assert_eq!(r.json()["state"], "impersonated");
+    assert_eq!(
+        send(&app, get("/api/me?apikey=root-token")).await.json()["state"],
+        "authenticated"
+    );
+    // Without the permission, the request goes on as the real user.
+    let r = send(&app, get("/api/me?apikey=user-token&_impersonate=1")).await;
+    assert_eq!(r.json()["username"], "user@example.com");
+    assert_eq!(r.json()["state"], "authenticated");
+}

@@ -347,7 +347,7 @@ fn audit_refused(real: &UserToken, target_id: &str, how: &'static str) {
         target: "imia::impersonation",
         event = "refused",
         how,
-        impersonator.id = ?real.id(),
+        impersonator.id = %real.id().as_deref().unwrap_or("<anonymous>"),
         target.id = %target_id.chars().take(64).collect::<String>(),
         "impersonation refused"
     );
@@ -357,6 +357,18 @@ impl<P: UserProvider> Impersonation<P> {
     /// Applies stored or stateless impersonation to the request's token.
     async fn apply(&self, req: &HttpRequest) -> Result<(), ProviderError> {
         let Some(real) = req.user_token() else { return Ok(()) };
+        if real.is_anonymous() {
+            // Nobody to act for. The path may simply be outside this authentication's patterns
+            // (another one may cover it), so a stored impersonation is left alone.
+            if let Some(param) = self.inner.query_param.as_deref()
+                && let Some((_, target)) =
+                    form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k == param)
+                && target != EXIT_VALUE
+            {
+                audit_refused(&real, &target, "query");
+            }
+            return Ok(());
+        }
         let session = req.get_session();
         let stored = match session.get::<Stored>(IMPERSONATION_SESSION_KEY) {
             Ok(stored) => stored,
@@ -412,8 +424,8 @@ impl<P: UserProvider> Impersonation<P> {
                     tracing::info!(
                         target: "imia::impersonation",
                         event = "stateless",
-                        impersonator.id = ?real.id(),
-                        target.id = ?token.id(),
+                        impersonator.id = %real.id().unwrap_or_default(),
+                        target.id = %token.id().unwrap_or_default(),
                         "impersonating for one request"
                     );
                     req.extensions_mut().insert(token);
@@ -489,7 +501,39 @@ where
 mod tests {
     use std::borrow::Cow;
 
+    use actix_web::test::TestRequest;
+
     use super::*;
+    use crate::provider::InMemoryProvider;
+
+    #[derive(Clone)]
+    struct Staff;
+    impl UserLike for Staff {
+        fn id(&self) -> Cow<'_, str> {
+            "staff".into()
+        }
+        fn scopes(&self) -> Vec<String> {
+            vec![DEFAULT_SCOPE.to_owned()]
+        }
+    }
+
+    #[test]
+    fn only_fresh_real_users_with_the_scope_are_permitted() {
+        actix_rt::System::new().block_on(async {
+            let req = TestRequest::default().to_http_request();
+            let imp = Impersonation::new(InMemoryProvider::<Staff>::new([]));
+            assert!(imp.permitted(&req, &UserToken::authenticated(Staff)).await);
+            assert!(imp.permitted(&req, &UserToken::remembered(Staff)).await);
+            assert!(!imp.permitted(&req, &UserToken::anonymous()).await);
+            let nested = UserToken::impersonated(Staff, UserToken::authenticated(Staff));
+            assert!(!imp.permitted(&req, &nested).await, "never while impersonating");
+            let fresh_only = Impersonation::new(InMemoryProvider::<Staff>::new([])).require_fresh(true);
+            assert!(fresh_only.permitted(&req, &UserToken::authenticated(Staff)).await);
+            assert!(!fresh_only.permitted(&req, &UserToken::remembered(Staff)).await);
+            let other_scope = Impersonation::new(InMemoryProvider::<Staff>::new([])).scope("support");
+            assert!(!other_scope.permitted(&req, &UserToken::authenticated(Staff)).await);
+        });
+    }
 
     struct U(&'static str, &'static [&'static str], bool);
     impl UserLike for U {

@@ -139,3 +139,42 @@ fn remember_me_survives_losing_the_session_cookie() {
     drop(server);
     let _ = std::fs::remove_file(db);
 }
+
+#[test]
+fn root_impersonates_a_user_and_comes_back() {
+    let Some(browser) = browser_or_skip() else { return };
+    let (server, db) = demo("impersonate");
+    // The user's id, as the API tells it.
+    let user_id = server
+        .send(&imia_tests::http::Request::get("/api/me?apikey=user-token"))
+        .unwrap()
+        .json()
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    browser.goto(&server.url("/login")).unwrap();
+    browser
+        .type_into(&browser.find("#username").unwrap(), "root@example.com")
+        .unwrap();
+    browser
+        .type_into(&browser.find("#password").unwrap(), "password")
+        .unwrap();
+    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    browser
+        .type_into(&browser.wait_for("#user_id").unwrap(), &user_id)
+        .unwrap();
+    browser.click(&browser.find("#impersonate").unwrap()).unwrap();
+    let banner = browser.wait_for("#impersonation-banner").unwrap();
+    assert!(browser.text(&banner).unwrap().contains("User"));
+    assert_eq!(browser.text(&browser.find("#user").unwrap()).unwrap(), "User");
+    screenshot(&browser, "impersonating");
+    browser.click(&browser.find("#exit-impersonation").unwrap()).unwrap();
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "Root");
+    assert!(browser.find("#impersonation-banner").is_err());
+    drop(browser);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}

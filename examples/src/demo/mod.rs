@@ -14,6 +14,7 @@
 //! | `GET /admin` | the `admin` scope (403 without it) |
 //! | `POST /account/password` | change the password (`current_password`, `new_password`) |
 //! | `GET /api/me`, `GET /api/admin` | JSON; session, Basic, `Bearer`, `Token`, `?apikey=`, `X-Api-Key`; 401 with challenges |
+//! | `POST /impersonate`, `POST /impersonate/exit` | act as another user (`user_id`), and stop; `?_impersonate=<id>` for one request |
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use imia::{
     Authentication, Fallback, IntoAuthenticators, SecretKey, TimeoutSessionStore,
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
     csrf::SameOrigin,
+    impersonation::Impersonation,
     login::{InMemoryThrottle, LoginManager},
     password::Argon2Hasher,
     remember::RememberMe,
@@ -43,6 +45,8 @@ use users::{DemoTokens, DemoUsers};
 
 /// The demo's remember-me handle.
 pub type DemoRemember = RememberMe<DemoUsers, DemoTokens>;
+/// The demo's impersonation handle.
+pub type DemoImpersonation = Impersonation<DemoUsers>;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "imia_session";
@@ -131,6 +135,7 @@ pub struct Demo {
     users: DemoUsers,
     logins: LoginManager<DemoUsers, Argon2Hasher>,
     remember: DemoRemember,
+    impersonation: DemoImpersonation,
     store: StoreChoice,
     secret: SecretKey,
     cookie_secure: bool,
@@ -170,10 +175,14 @@ impl Demo {
             .throttle(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)))
             .remember_me(remember.clone())
             .build();
+        // Impersonation: scope `auth:impersonate_others`, the default policy, and the original
+        // library's `?_impersonate=<id>` for one request.
+        let impersonation = Impersonation::new(users.clone()).stateless(true);
         Ok(Self {
             users,
             logins,
             remember,
+            impersonation,
             store,
             secret,
             cookie_secure: config.cookie_secure,
@@ -236,8 +245,10 @@ impl Demo {
         App::new()
             .app_data(web::Data::new(self.logins.clone()))
             .app_data(web::Data::new(self.remember.clone()))
+            .app_data(web::Data::new(self.impersonation.clone()))
             .service(
                 web::scope("/api")
+                    .wrap(self.impersonation.clone())
                     .wrap(api)
                     .route("/me", web::get().to(pages::api_me))
                     .route("/admin", web::get().to(pages::api_admin)),
@@ -257,6 +268,9 @@ impl Demo {
             .route("/app", web::get().to(pages::app))
             .route("/admin", web::get().to(pages::admin))
             .route("/account/password", web::post().to(pages::change_password))
+            .route("/impersonate", web::post().to(pages::impersonate))
+            .route("/impersonate/exit", web::post().to(pages::stop_impersonating))
+            .wrap(self.impersonation.clone())
             .wrap(pages)
             .wrap(SameOrigin::new())
             .wrap(sessions)

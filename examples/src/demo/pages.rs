@@ -42,8 +42,22 @@ pub fn identity(token: &UserToken) -> Value {
     })
 }
 
+/// The banner shown while impersonating, with the button that stops it.
+fn banner(token: &UserToken) -> String {
+    match token.original() {
+        Some(real) => format!(
+            "<div id=\"impersonation-banner\" style=\"background:#fde68a;padding:.5em\">You ({}) are acting as <strong>{}</strong>. \
+             <form method=\"post\" action=\"/impersonate/exit\" style=\"display:inline\"><button type=\"submit\" id=\"exit-impersonation\">Stop impersonating</button></form></div>\n",
+            escape(&real.display_name()),
+            escape(&token.display_name())
+        ),
+        None => String::new(),
+    }
+}
+
 /// `GET /`: who is logged in.
 pub async fn home(token: UserToken) -> HttpResponse {
+    let banner = banner(&token);
     let body = if token.is_authenticated() {
         format!(
             "<p>Logged in as <strong id=\"user\">{}</strong>.</p>\n<p><a href=\"/app\">Your app page</a> · <a href=\"/admin\">Admin</a></p>\n{LOGOUT_FORM}",
@@ -52,7 +66,7 @@ pub async fn home(token: UserToken) -> HttpResponse {
     } else {
         "<p id=\"user\">You are not logged in.</p>\n<p><a href=\"/login\">Log in</a></p>".to_owned()
     };
-    page(HttpResponse::Ok(), "imia demo", &body)
+    page(HttpResponse::Ok(), "imia demo", &format!("{banner}{body}"))
 }
 
 /// `GET /whoami`: the identity as JSON.
@@ -146,12 +160,21 @@ pub async fn method_not_allowed() -> HttpResponse {
 
 /// `GET /app`: for logged-in users.
 pub async fn app(user: CurrentUser<DemoUser>) -> HttpResponse {
+    let impersonate =
+        if user.token().real().has_scope(imia::impersonation::DEFAULT_SCOPE) && !user.token().is_impersonated() {
+            "<h2>Act as another user</h2>\n<form method=\"post\" action=\"/impersonate\">\n\
+         <label>User id <input name=\"user_id\" id=\"user_id\"></label>\n\
+         <button type=\"submit\" id=\"impersonate\">Impersonate</button>\n</form>\n"
+        } else {
+            ""
+        };
     let body = format!(
-        "<p>Hello, <strong id=\"user\">{}</strong>!</p>\n<p>Your e-mail: {}</p>\n\
+        "{}<p>Hello, <strong id=\"user\">{}</strong>!</p>\n<p>Your e-mail: {}</p>\n\
          <h2>Change your password</h2>\n<form method=\"post\" action=\"/account/password\">\n\
          <label>Current password <input type=\"password\" name=\"current_password\" autocomplete=\"current-password\"></label>\n\
          <label>New password <input type=\"password\" name=\"new_password\" autocomplete=\"new-password\"></label>\n\
-         <button type=\"submit\">Change</button>\n</form>\n{LOGOUT_FORM}",
+         <button type=\"submit\">Change</button>\n</form>\n{impersonate}{LOGOUT_FORM}",
+        banner(user.token()),
         escape(&user.name()),
         escape(&user.email)
     );
@@ -208,6 +231,42 @@ pub async fn change_password(
             HttpResponse::new(other.status_code())
         }
     }
+}
+
+/// The impersonation form.
+#[derive(Debug, Deserialize)]
+pub struct ImpersonateForm {
+    user_id: Option<String>,
+}
+
+/// `POST /impersonate`: act as `user_id` (303 to `/app`); 403 when refused, 400 without the field.
+pub async fn impersonate(
+    req: HttpRequest,
+    _user: CurrentUser<DemoUser>,
+    imp: web::Data<super::DemoImpersonation>,
+    form: web::Form<ImpersonateForm>,
+) -> HttpResponse {
+    let Some(target) = form.user_id.as_deref() else {
+        return HttpResponse::BadRequest().finish();
+    };
+    match imp.start(&req, target.trim()).await {
+        Ok(_) => no_store(
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, HOME))
+                .finish(),
+        ),
+        Err(err) => err.error_response(),
+    }
+}
+
+/// `POST /impersonate/exit`: back to being oneself.
+pub async fn stop_impersonating(req: HttpRequest) -> HttpResponse {
+    imia::impersonation::stop(&req);
+    no_store(
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, HOME))
+            .finish(),
+    )
 }
 
 /// `GET /api/me`.

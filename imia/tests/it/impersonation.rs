@@ -335,3 +335,67 @@ async fn guards_only_restrict() {
     .await;
     assert_eq!(r.json()["id"], "staff@localhost");
 }
+
+/// Collects `imia::impersonation` events: their `event`, `impersonator.id` and `target.id`.
+#[derive(Clone, Default)]
+struct Audit(std::sync::Arc<std::sync::Mutex<Vec<std::collections::BTreeMap<String, String>>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Audit {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(std::collections::BTreeMap<String, String>);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.insert(
+                    field.name().to_owned(),
+                    format!("{value:?}").trim_matches('"').to_owned(),
+                );
+            }
+        }
+        if event.metadata().target() == "imia::impersonation" {
+            let mut fields = Fields(Default::default());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn every_start_stop_and_refusal_is_an_audit_event_with_both_ids() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let audit = Audit::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(audit.clone()));
+    let users = people();
+    let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
+    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    send(&app, post("/impersonate/root@localhost", Some(&staff))).await;
+    let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
+    send(&app, post("/impersonate/exit", Some(&during))).await;
+    let events = audit.0.lock().unwrap().clone();
+    let summary: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| {
+            let get = |k: &str| e.get(k).cloned().unwrap_or_default();
+            (get("event"), get("impersonator.id"), get("target.id"))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "refused".to_owned(),
+                "staff@localhost".to_owned(),
+                "root@localhost".to_owned()
+            ),
+            (
+                "start".to_owned(),
+                "staff@localhost".to_owned(),
+                "customer@localhost".to_owned()
+            ),
+            (
+                "stop".to_owned(),
+                "staff@localhost".to_owned(),
+                "customer@localhost".to_owned()
+            ),
+        ]
+    );
+}
