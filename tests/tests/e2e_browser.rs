@@ -40,6 +40,26 @@ fn demo(tag: &str) -> (ExampleServer, PathBuf) {
     (server, db)
 }
 
+/// Logs in through the form at `/login`, ticking "remember me" when asked.
+fn log_in(browser: &Browser, server: &ExampleServer, email: &str, password: &str, remember: bool) {
+    browser.goto(&server.url("/login")).unwrap();
+    fill_login(browser, email, password, remember);
+}
+
+/// Fills and submits the login form on the current page.
+fn fill_login(browser: &Browser, email: &str, password: &str, remember: bool) {
+    browser
+        .type_into(&browser.wait_for("#username").unwrap(), email)
+        .unwrap();
+    browser
+        .type_into(&browser.find("#password").unwrap(), password)
+        .unwrap();
+    if remember {
+        browser.click(&browser.find("#remember_me").unwrap()).unwrap();
+    }
+    browser.click(&browser.find("#submit").unwrap()).unwrap();
+}
+
 fn screenshot(browser: &Browser, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     let _ = browser.screenshot(&dir.join(format!("{name}.png")));
@@ -56,13 +76,7 @@ fn a_user_logs_in_meets_a_403_and_logs_out() {
     assert!(url.ends_with("/login?next=%2Fapp"), "{url}");
 
     // Log in with the form.
-    browser
-        .type_into(&browser.find("#username").unwrap(), "user@example.com")
-        .unwrap();
-    browser
-        .type_into(&browser.find("#password").unwrap(), "password")
-        .unwrap();
-    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    fill_login(&browser, "user@example.com", "password", false);
     browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
     assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "User");
     assert!(browser.cookie_names().unwrap().contains(&"imia_session".to_owned()));
@@ -92,16 +106,9 @@ fn a_user_logs_in_meets_a_403_and_logs_out() {
 fn a_wrong_password_shows_one_generic_message() {
     let Some(browser) = browser_or_skip() else { return };
     let (server, db) = demo("wrong-password");
-    browser.goto(&server.url("/login")).unwrap();
-    browser
-        .type_into(&browser.find("#username").unwrap(), "root@example.com")
-        .unwrap();
-    browser
-        .type_into(&browser.find("#password").unwrap(), "not-the-password")
-        .unwrap();
-    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    log_in(&browser, &server, "root@example.com", "not-the-password", false);
     assert_eq!(
-        browser.text(&browser.find("#error").unwrap()).unwrap(),
+        browser.text(&browser.wait_for("#error").unwrap()).unwrap(),
         "Invalid e-mail or password."
     );
     assert!(!browser.cookie_names().unwrap().contains(&"imia_session".to_owned()));
@@ -114,15 +121,7 @@ fn a_wrong_password_shows_one_generic_message() {
 fn remember_me_survives_losing_the_session_cookie() {
     let Some(browser) = browser_or_skip() else { return };
     let (server, db) = demo("remember");
-    browser.goto(&server.url("/login")).unwrap();
-    browser
-        .type_into(&browser.find("#username").unwrap(), "user@example.com")
-        .unwrap();
-    browser
-        .type_into(&browser.find("#password").unwrap(), "password")
-        .unwrap();
-    browser.click(&browser.find("#remember_me").unwrap()).unwrap();
-    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    log_in(&browser, &server, "user@example.com", "password", true);
     browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
     let cookies = browser.cookie_names().unwrap();
     assert!(cookies.contains(&"imia_remember".to_owned()), "{cookies:?}");
@@ -153,14 +152,7 @@ fn root_impersonates_a_user_and_comes_back() {
         .as_str()
         .unwrap()
         .to_owned();
-    browser.goto(&server.url("/login")).unwrap();
-    browser
-        .type_into(&browser.find("#username").unwrap(), "root@example.com")
-        .unwrap();
-    browser
-        .type_into(&browser.find("#password").unwrap(), "password")
-        .unwrap();
-    browser.click(&browser.find("#submit").unwrap()).unwrap();
+    log_in(&browser, &server, "root@example.com", "password", false);
     browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
     browser
         .type_into(&browser.wait_for("#user_id").unwrap(), &user_id)

@@ -364,6 +364,9 @@ async fn every_start_stop_and_refusal_is_an_audit_event_with_both_ids() {
     use tracing_subscriber::layer::SubscriberExt as _;
     let audit = Audit::default();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(audit.clone()));
+    // Other tests on other threads may have registered these callsites first, with no
+    // subscriber: recompute their interest now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
     let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
