@@ -290,7 +290,7 @@ pub async fn connect(
         #[cfg(not(feature = "mysql"))]
         return Err("DATABASE_URL is a MySQL URL: build with `--features mysql`".into());
     }
-    let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
+    let path = sqlite_path(database_url);
     Ok(setup!(
         imia::diesel::SqliteConnection,
         imia::diesel::sqlite_pool(path, &options)?,
@@ -298,11 +298,26 @@ pub async fn connect(
     ))
 }
 
+/// The file a SQLite `DATABASE_URL` names: a plain path, or `sqlite://path` / `sqlite:path`.
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
 #[cfg(test)]
 mod tests {
     use imia::UserLike as _;
 
     use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(sqlite_path("imia-demo.sqlite3"), "imia-demo.sqlite3");
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), "/tmp/x.db");
+        assert_eq!(sqlite_path("sqlite://x.db"), "x.db");
+        assert_eq!(sqlite_path("sqlite:x.db"), "x.db");
+    }
 
     #[test]
     fn display_name_falls_back_to_the_email() {
