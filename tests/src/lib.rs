@@ -6,6 +6,8 @@
 //!   framing a server may use (`Content-Length`, chunked, or until the connection closes).
 //! - [`webdriver`]: a minimal W3C WebDriver client driving headless Chromium through
 //!   `chromedriver`, for browser tests.
+//! - [`live`]: serves an actix-web application in-process on a real loopback socket, so tests
+//!   can share state with it (counters, switchable faults) and still send raw bytes.
 //! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
 //!   answers, and kills it when dropped.
 //!
@@ -22,5 +24,6 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod live;
 pub mod server;
 pub mod webdriver;
