@@ -21,7 +21,9 @@ const NEXT_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove
 /// it (`//evil.example` and `/\evil.example` are protocol-relative URLs to browsers), no
 /// backslashes at all, only visible ASCII (no spaces or control characters: browsers strip tabs
 /// and newlines, so `/\t/evil.example` becomes `//evil.example`; other characters arrive
-/// percent-encoded), and at most [`MAX_NEXT_LEN`] bytes. A safe value is therefore always a
+/// percent-encoded; an encoded slash, backslash, tab or newline right after the first `/` is
+/// refused too, in case something decodes the value once more), and at most [`MAX_NEXT_LEN`]
+/// bytes. A safe value is therefore always a
 /// valid `Location` header. Schemes
 /// (`https:`, `javascript:`) never start with `/` and are refused.
 ///
@@ -49,8 +51,17 @@ pub fn safe_next(next: &str) -> Option<&str> {
         && !rest.starts_with("%2f")
         && !rest.starts_with("%2F")
         && !rest.starts_with("%5c")
-        && !rest.starts_with("%5C");
+        && !rest.starts_with("%5C")
+        && !starts_with_encoded_whitespace(rest);
     safe.then_some(next)
+}
+
+/// Whether `rest` starts with a percent-encoded tab, line feed or carriage return: decoded once
+/// more by anything on the way, browsers strip those, and `/%09/evil.example` becomes
+/// `//evil.example`.
+fn starts_with_encoded_whitespace(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    b.len() >= 3 && b[0] == b'%' && b[1] == b'0' && matches!(b[2], b'9' | b'a' | b'A' | b'd' | b'D')
 }
 
 /// The request's own path and query, the value a login redirect puts in `next`.
@@ -149,6 +160,9 @@ mod tests {
             "/%2f/evil.example",
             "/%2F%2Fevil.example",
             "/%5cevil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%0D%0A/evil.example",
             "/a/%2f%2fevil",
             "/\u{3000}/evil.example",
             "/caf\u{e9}",

@@ -1,5 +1,7 @@
 //! Helpers for imia's cross-crate and end-to-end tests.
 //!
+//! - [`attack`]: users, a provider and a password hasher that count what reaches them, and
+//!   handlers that say which route served a request, for the adversarial suite.
 //! - [`http`]: a small blocking HTTP/1.1 client over [`std::net::TcpStream`]. It sends the
 //!   request target, method and headers exactly as given (no normalisation, no encoding), so
 //!   tests can send the odd requests that real clients refuse to build, and reads any response
@@ -23,6 +25,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod http;
 pub mod live;
 pub mod server;

@@ -22,7 +22,8 @@ pub const DEFAULT_HEADER: &str = "x-api-key";
 ///   library; an empty one (`?apikey=`) falls back to the header.
 /// - A parameter given twice, or the header given twice, is rejected as malformed: the request
 ///   is ambiguous and is not guessed at.
-/// - Keys longer than the credential cap, or headers that are not visible ASCII, are malformed.
+/// - Keys longer than the credential cap, headers that are not visible ASCII, and query values
+///   that decode to control characters (`%00`, `%0A`) are malformed.
 /// - Both sources can be renamed or switched off.
 ///
 /// # Security
@@ -134,6 +135,11 @@ pub(crate) fn from_query<'q>(query: &'q str, param: &str, max_len: usize) -> Res
     match found {
         Some(key) if key.len() > max_len => Err(Rejection::malformed("API key too long")),
         Some(key) if key.is_empty() => Ok(None),
+        // Percent-decoding can produce NUL and other control characters, which some stores
+        // refuse with an error (PostgreSQL text cannot hold NUL): never pass them on.
+        Some(key) if key.chars().any(char::is_control) => {
+            Err(Rejection::malformed("control characters in the API key"))
+        }
         key => Ok(key),
     }
 }
@@ -156,6 +162,8 @@ pub(crate) fn from_header<'h>(
     }
     match value.to_str() {
         Ok("") => Ok(None),
+        // `to_str` lets tabs through.
+        Ok(key) if key.contains('\t') => Err(Rejection::malformed("API key header is not visible ASCII")),
         Ok(key) => Ok(Some(key)),
         Err(_) => Err(Rejection::malformed("API key header is not visible ASCII")),
     }
@@ -217,6 +225,24 @@ mod tests {
         assert!(from_query("apikey=a&apikey=b", "apikey", 64).is_err());
         assert!(from_query("apikey=a&apikey=", "apikey", 64).is_err());
         assert!(from_query(&format!("apikey={}", "a".repeat(65)), "apikey", 64).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_malformed() {
+        for query in [
+            "apikey=a%00b",
+            "apikey=a%0Ab",
+            "apikey=%1B%5B2J",
+            "apikey=a%09b",
+            "apikey=a%7Fb",
+        ] {
+            assert!(from_query(query, "apikey", 64).is_err(), "{query}");
+        }
+        let name = HeaderName::from_static(DEFAULT_HEADER);
+        let req = TestRequest::default()
+            .insert_header(("X-Api-Key", "a\tb"))
+            .to_http_request();
+        assert!(from_header(req.headers(), &name, 64).is_err());
     }
 
     #[test]

@@ -122,7 +122,8 @@ impl Protection {
     ///
     /// `raw` is the path as sent (still percent-encoded); `routed` is the decoded path the
     /// router dispatches on. A path the router could read differently from us (encoded slashes
-    /// or backslashes, `;` parameters, dot segments, empty segments, control characters) is
+    /// or backslashes, `;` parameters, dot segments, empty segments, control characters,
+    /// percent-encoded bytes that are not UTF-8) is
     /// always protected: it never counts as excluded and always counts as included.
     pub(crate) fn covers(&self, raw: &str, routed: &str) -> bool {
         match self {
@@ -149,6 +150,9 @@ pub(crate) fn is_ambiguous(raw: &str, routed: &str) -> bool {
         || encoded(b"%00")
         || routed.contains(['\\', ';'])
         || routed.chars().any(char::is_control)
+        // The router decodes invalid UTF-8 (`%C0%AE`, an overlong `.`) lossily to U+FFFD; other
+        // decoders read such bytes differently, or as dots and slashes.
+        || routed.contains(char::REPLACEMENT_CHARACTER)
         || routed.contains("//")
         || routed.split('/').any(|seg| seg == "." || seg == "..")
         || !routed.starts_with('/')
@@ -209,6 +213,11 @@ mod tests {
         assert!(p.covers("/static//a", "/static//a"));
         assert!(p.covers("/static/a%00", "/static/a\0"));
         assert!(p.covers("/static\\..\\admin", "/static\\..\\admin"));
+        assert!(p.covers(
+            "/static/%C0%AE%C0%AE/admin",
+            "/static/\u{fffd}\u{fffd}\u{fffd}\u{fffd}/admin"
+        ));
+        assert!(!p.covers("/static/%E2%9C%93.svg", "/static/\u{2713}.svg"));
         assert!(p.covers("/admin", "/admin"));
     }
 
