@@ -94,6 +94,8 @@ pub mod remember;
 mod secret;
 #[cfg(feature = "session")]
 mod session_timeout;
+#[cfg(feature = "session")]
+mod strict_store;
 mod token;
 mod user;
 
@@ -112,3 +114,5 @@ pub use crate::{
 pub use imia_macros::{UserLike, protected};
 #[cfg(feature = "session")]
 pub use session_timeout::TimeoutSessionStore;
+#[cfg(feature = "session")]
+pub use strict_store::{SESSION_ORIGIN_KEY, StrictSessionStore};

@@ -1,0 +1,264 @@
+//! A session store wrapper that never lets a write bring a login back after the session ended.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as Ttl;
+
+use crate::provider::hash_token;
+
+/// The entry [`StrictSessionStore`] adds to every state it loads: the SHA-256 of the key it
+/// came from. It is removed again before anything is written.
+pub const SESSION_ORIGIN_KEY: &str = "_imia_session_origin";
+
+/// State entries that carry a login: `_auth_*` (user, fingerprint, remembered) and
+/// `_impersonat*` (a running impersonation).
+const AUTH_KEY_PREFIXES: [&str; 2] = ["_auth_", "_impersonat"];
+
+/// How long a "this session had already ended" note is kept for the request that found it.
+const GONE_NOTE_TTL: Duration = Duration::from_secs(120);
+/// Above this many notes, old ones are dropped on each new one.
+const PRUNE_ABOVE: usize = 1024;
+
+/// Wraps a server-side session store (Redis, a database) so that a request that began before
+/// a logout and writes its session after it cannot bring the login back.
+///
+/// actix-session writes a session at the end of each request, from the state it loaded at the
+/// start. When a concurrent logout deleted the session in between:
+///
+/// - a changed session goes through [`SessionStore::update`], which actix-session's
+///   `RedisSessionStore` turns into a fresh save of the whole stale state when the key is gone;
+/// - a renewed session ([`Session::renew`](actix_session::Session::renew): a password change,
+///   impersonation start or stop, a login over an existing session) goes through
+///   [`SessionStore::delete`] and then [`SessionStore::save`], which writes the stale state under
+///   a new key, whatever the store.
+///
+/// Either way the logged-out user would be logged in again. This wrapper notices both cases
+/// and writes the session without its login entries (`_auth_*`, `_impersonat*`); the other
+/// values survive in a new, anonymous session:
+///
+/// - `update` compares the key the store answers with the key it was given: a store that had to
+///   re-create the session answers a new one, which the wrapper deletes and replaces with the
+///   anonymous state;
+/// - `delete` first overwrites the session (an atomic "update if it exists" in every
+///   server-side store) to learn whether it still existed; if not, the session's origin is
+///   noted, and a `save` of a state loaded from that session (the wrapper tags every loaded
+///   state with the SHA-256 of its key, under [`SESSION_ORIGIN_KEY`], and removes the tag
+///   before writing) drops the login.
+///
+/// A logout that reaches the store *after* a concurrent request already finished renewing the
+/// session ends only the old id; the browser keeps whichever cookie it receives last.
+///
+/// Use it around server-side stores only: a cookie store has nothing to revoke, and its "key"
+/// changes on every write, which this wrapper would read as a vanished session.
+///
+/// The bookkeeping (which sessions a `delete` found already gone) lives in the wrapper: a
+/// request's delete and save go through the same one, so building one per server worker is
+/// fine.
+///
+/// # Examples
+///
+/// ```
+/// use actix_session::{SessionMiddleware, storage::SessionStore};
+/// use actix_web::cookie::Key;
+/// use imia::StrictSessionStore;
+///
+/// /// `store` is the server-side store: actix-session's `RedisSessionStore`, imia's
+/// /// `DieselSessionStore`, or your own.
+/// fn sessions<S: SessionStore>(store: S, key: Key) -> SessionMiddleware<StrictSessionStore<S>> {
+///     SessionMiddleware::new(StrictSessionStore::new(store), key)
+/// }
+/// # let _ = sessions::<actix_session::storage::CookieSessionStore>;
+/// ```
+///
+/// # Errors
+///
+/// Whatever the wrapped store answers. When the existence check of `delete` fails, the session
+/// is treated as gone (a following save cannot carry the login) and the delete goes on.
+pub struct StrictSessionStore<S> {
+    inner: S,
+    gone: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl<S> StrictSessionStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            gone: Arc::default(),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn note_gone(&self, origin: String) {
+        let now = Instant::now();
+        let mut gone = self.gone.lock().unwrap_or_else(PoisonError::into_inner);
+        if gone.len() >= PRUNE_ABOVE {
+            gone.retain(|_, at| now.duration_since(*at) < GONE_NOTE_TTL);
+        }
+        gone.insert(origin, now);
+    }
+
+    fn take_gone(&self, origin: &str) -> bool {
+        let mut gone = self.gone.lock().unwrap_or_else(PoisonError::into_inner);
+        gone.remove(origin).is_some_and(|at| at.elapsed() < GONE_NOTE_TTL)
+    }
+}
+
+impl<S: Clone> Clone for StrictSessionStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            gone: Arc::clone(&self.gone),
+        }
+    }
+}
+
+impl<S> fmt::Debug for StrictSessionStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StrictSessionStore").finish_non_exhaustive()
+    }
+}
+
+/// Whether a state entry carries a login.
+fn is_auth_key(name: &str) -> bool {
+    AUTH_KEY_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// `state` without its login entries; how many were dropped.
+fn without_login(state: HashMap<String, String>) -> (HashMap<String, String>, usize) {
+    let before = state.len();
+    let kept: HashMap<String, String> = state.into_iter().filter(|(name, _)| !is_auth_key(name)).collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
+}
+
+fn same_key(key: &str) -> Result<SessionKey, anyhow::Error> {
+    SessionKey::try_from(key.to_owned()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let Some(mut state) = self.inner.load(session_key).await? else {
+            return Ok(None);
+        };
+        let origin = serde_json::Value::String(hash_token(session_key.as_ref())).to_string();
+        state.insert(SESSION_ORIGIN_KEY.to_owned(), origin);
+        Ok(Some(state))
+    }
+
+    async fn save(&self, mut session_state: HashMap<String, String>, ttl: &Ttl) -> Result<SessionKey, SaveError> {
+        let origin = session_state
+            .remove(SESSION_ORIGIN_KEY)
+            .and_then(|v| serde_json::from_str::<String>(&v).ok());
+        if let Some(origin) = origin
+            && self.take_gone(&origin)
+        {
+            let (state, dropped) = without_login(session_state);
+            if dropped > 0 {
+                tracing::info!(
+                    dropped_auth_keys = dropped,
+                    "a renewed session had ended during the request; saving it without the login"
+                );
+            }
+            session_state = state;
+        }
+        self.inner.save(session_state, ttl).await
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        mut session_state: HashMap<String, String>,
+        ttl: &Ttl,
+    ) -> Result<SessionKey, UpdateError> {
+        session_state.remove(SESSION_ORIGIN_KEY);
+        let carries_login = session_state.keys().any(|k| is_auth_key(k));
+        let asked = session_key.as_ref().to_owned();
+        let stored = self.inner.update(session_key, session_state.clone(), ttl).await?;
+        if !carries_login || stored.as_ref() == asked {
+            return Ok(stored);
+        }
+        // The store answered another key: the session had vanished (a logout deleted it) and
+        // the store re-created it. Nobody knows that key yet; replace it with the state
+        // without the login.
+        self.inner.delete(&stored).await.map_err(UpdateError::Other)?;
+        let (state, dropped) = without_login(session_state);
+        tracing::info!(
+            dropped_auth_keys = dropped,
+            "the session ended during the request; its other changes go to a new session, without the login"
+        );
+        self.inner.save(state, ttl).await.map_err(|e| match e {
+            SaveError::Serialization(e) => UpdateError::Serialization(e),
+            SaveError::Other(e) => UpdateError::Other(e),
+        })
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Ttl) -> Result<(), anyhow::Error> {
+        self.inner.update_ttl(session_key, ttl).await
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        let origin = hash_token(session_key.as_ref());
+        // "Update if it exists" tells whether it still did: a store answers another key when it
+        // had to create the session anew.
+        let claim = self
+            .inner
+            .update(same_key(session_key.as_ref())?, HashMap::new(), &Ttl::seconds(60))
+            .await;
+        match claim {
+            Ok(stored) if stored.as_ref() == session_key.as_ref() => {}
+            Ok(created) => {
+                self.note_gone(origin);
+                self.inner.delete(&created).await?;
+            }
+            Err(err) => {
+                tracing::warn!(error.display = %err, "could not check that a session still exists; treating it as ended");
+                self.note_gone(origin);
+            }
+        }
+        self.inner.delete(session_key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_entries_are_recognised() {
+        let state: HashMap<String, String> = [
+            ("_auth_user_id", "\"1\""),
+            ("_auth_user_hash", "\"h\""),
+            ("_impersonated_user_id", "{}"),
+            ("cart", "\"x\""),
+            ("auth_user_id", "\"2\""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let (kept, dropped) = without_login(state);
+        assert_eq!(dropped, 3);
+        let mut names: Vec<_> = kept.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["auth_user_id", "cart"]);
+    }
+
+    #[test]
+    fn gone_notes_are_taken_once() {
+        let store = StrictSessionStore::new(());
+        store.note_gone("a".into());
+        assert!(store.take_gone("a"));
+        assert!(!store.take_gone("a"));
+        assert!(!store.take_gone("b"));
+    }
+}
