@@ -96,6 +96,7 @@ mod secret;
 mod session_timeout;
 #[cfg(feature = "session")]
 mod strict_store;
+pub mod testing;
 mod token;
 mod user;
 

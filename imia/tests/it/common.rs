@@ -29,26 +29,18 @@ pub(crate) fn secret() -> imia::SecretKey {
     imia::SecretKey::from_bytes(&[42; 32]).unwrap()
 }
 
-/// `POST /login/{id}`: logs in whoever is named, without a password (the login flow is not
-/// under test), with the session fingerprint a real login writes; unknown ids get a session
-/// too, to test stale sessions.
+/// The `name=value` of a session cookie that logs `user` in through `sessions` (built like the
+/// app's), with the fingerprint a real login writes. A user the app does not know gets a session
+/// too: that is how a stale session looks.
 #[cfg(feature = "session")]
-pub(crate) async fn force_login(
-    session: actix_session::Session,
-    id: web::Path<String>,
-) -> actix_web::Result<HttpResponse> {
-    let id = id.into_inner();
-    let hash = users()
-        .find_by_id(&id)
+pub(crate) async fn session_for<S>(sessions: actix_session::SessionMiddleware<S>, user: &User) -> String
+where
+    S: actix_session::storage::SessionStore + 'static,
+{
+    let cookie = imia::testing::login_cookie(sessions, user, &secret())
         .await
-        .ok()
-        .flatten()
-        .map(|u| u.password)
-        .unwrap_or_default();
-    session.renew();
-    session.insert(imia::authenticator::SESSION_USER_KEY, &id)?;
-    session.insert(imia::authenticator::SESSION_HASH_KEY, secret().fingerprint(hash))?;
-    Ok(HttpResponse::Ok().finish())
+        .expect("a session cookie");
+    format!("{}={}", cookie.name(), cookie.value())
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +107,16 @@ pub(crate) const DISABLED: User = User {
 pub(crate) const NO_PASSWORD: User = User {
     id: "nopass@localhost",
     name: "NoPass",
+    password: "",
+    token: None,
+    scopes: &[],
+    active: true,
+};
+
+/// A user no provider knows.
+pub(crate) const GHOST: User = User {
+    id: "ghost@localhost",
+    name: "Ghost",
     password: "",
     token: None,
     scopes: &[],

@@ -105,3 +105,40 @@ async fn require_scopes_separates_401_from_403() {
     assert_eq!(send(&app, get("/admin?apikey=customer-token")).await.status, 403);
     assert_eq!(send(&app, get("/admin")).await.status, 401);
 }
+
+#[actix_web::test]
+async fn extractors_read_a_token_a_test_puts_on_the_request() {
+    use imia::testing::{TestRequestExt as _, TestUser};
+
+    let app = atest::init_service(routes!(App::new())).await;
+    let resp = atest::call_service(&app, get("/me").to_request().acting_as(UserToken::remembered(CUSTOMER))).await;
+    assert_eq!(atest::read_body(resp).await, "Customer (remembered)");
+    let resp = atest::call_service(
+        &app,
+        get("/admin").to_request().acting_as(UserToken::authenticated(ROOT)),
+    )
+    .await;
+    assert_eq!(atest::read_body(resp).await, "admin Root");
+    let resp = atest::call_service(
+        &app,
+        get("/admin").to_request().acting_as(UserToken::authenticated(CUSTOMER)),
+    )
+    .await;
+    assert_eq!(resp.status(), 403);
+    let resp = atest::call_service(&app, get("/me").to_request().acting_as(UserToken::anonymous())).await;
+    assert_eq!(resp.status(), 401);
+    let resp = atest::call_service(&app, get("/wrong").to_request().acting_as(TestUser::new("x"))).await;
+    assert_eq!(resp.status(), 500, "a user of another type than the extractor's");
+
+    // Under the middleware, the middleware decides who the user is.
+    let app = atest::init_service(routes!(
+        App::new().wrap(Authentication::new(ApiKeyAuthenticator::new(users())))
+    ))
+    .await;
+    let resp = atest::call_service(
+        &app,
+        get("/token").to_request().acting_as(UserToken::authenticated(ROOT)),
+    )
+    .await;
+    assert_eq!(atest::read_body(resp).await, "Anonymous");
+}

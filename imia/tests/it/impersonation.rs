@@ -50,18 +50,8 @@ async fn exit(req: HttpRequest) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("Location", "/app")).finish()
 }
 
-async fn login_as(session: actix_session::Session, id: web::Path<String>) -> actix_web::Result<HttpResponse> {
-    let id = id.into_inner();
-    let hash = imia::provider::UserProvider::find_by_id(&people(), &id)
-        .await
-        .ok()
-        .flatten()
-        .map(|u| u.password)
-        .unwrap_or_default();
-    session.renew();
-    session.insert(imia::authenticator::SESSION_USER_KEY, &id)?;
-    session.insert(imia::authenticator::SESSION_HASH_KEY, secret().fingerprint(hash))?;
-    Ok(HttpResponse::Ok().finish())
+fn sessions() -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::new(CookieSessionStore::default(), Key::from(&[8; 64]))
 }
 
 fn imp_app(users: InMemoryProvider<User>, imp: Impersonation<InMemoryProvider<User>>) -> TestApp!() {
@@ -72,11 +62,7 @@ fn imp_app(users: InMemoryProvider<User>, imp: Impersonation<InMemoryProvider<Us
             SessionAuthenticator::new(users.clone(), secret()),
             ApiKeyAuthenticator::new(users),
         )))
-        .wrap(SessionMiddleware::new(
-            CookieSessionStore::default(),
-            Key::from(&[8; 64]),
-        ))
-        .route("/login/{id}", web::post().to(login_as))
+        .wrap(sessions())
         .route("/impersonate/exit", web::post().to(exit))
         .route("/impersonate/{id}", web::post().to(start))
         .route(
@@ -112,8 +98,8 @@ fn with(uri: &str, cookie: &str) -> atest::TestRequest {
 async fn the_permission_matrix() {
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
-    let customer = session_of(&send(&app, post("/login/customer@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
+    let customer = session_for(sessions(), &CUSTOMER).await;
     let cases = [
         (&staff, "customer@localhost", 303),
         (&staff, "staff@localhost", 403),    // oneself
@@ -141,7 +127,7 @@ async fn the_permission_matrix() {
 async fn stateful_impersonation_until_exit() {
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
     let r = send(&app, post("/impersonate/customer@localhost", Some(&staff))).await;
     assert_eq!(r.status, 303);
     let during = session_of(&r).expect("the session id is renewed");
@@ -172,7 +158,7 @@ async fn stateful_impersonation_until_exit() {
 async fn losing_the_permission_ends_the_impersonation_at_once() {
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users.clone()))).await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
     let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
     users.insert(User {
         scopes: &["admin"],
@@ -194,10 +180,10 @@ async fn losing_the_permission_ends_the_impersonation_at_once() {
 async fn logout_ends_the_impersonation() {
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
     let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
     send(&app, post("/logout", Some(&during))).await;
-    let again = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let again = session_for(sessions(), &STAFF).await;
     assert_eq!(
         send(&app, with("/whoami", &again)).await.json()["state"],
         "authenticated"
@@ -218,7 +204,7 @@ async fn a_stored_impersonation_of_another_user_is_ignored_and_removed() {
         atest::init_service(imp_app(users.clone(), Impersonation::new(users)).route("/forge", web::post().to(forge)))
             .await;
     // A customer's session that claims to be the staff's impersonation.
-    let customer = session_of(&send(&app, post("/login/customer@localhost", None)).await).unwrap();
+    let customer = session_for(sessions(), &CUSTOMER).await;
     let forged = session_of(&send(&app, post("/forge", Some(&customer))).await).unwrap();
     let r = send(&app, with("/whoami", &forged)).await;
     assert_eq!(r.json()["id"], "customer@localhost");
@@ -233,7 +219,7 @@ async fn a_stored_impersonation_of_another_user_is_ignored_and_removed() {
         imp_app(users.clone(), Impersonation::new(users)).route("/garbage", web::post().to(garbage)),
     )
     .await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
     let bad = session_of(&send(&app, post("/garbage", Some(&staff))).await).unwrap();
     assert_eq!(send(&app, with("/whoami", &bad)).await.json()["state"], "authenticated");
 }
@@ -274,7 +260,7 @@ async fn stateless_impersonation_is_opt_in_and_for_one_request() {
 async fn exit_by_query_ends_a_stateful_impersonation() {
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users).stateless(true))).await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
     let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
     let r = send(&app, with("/whoami?_impersonate=__exit__", &during)).await;
     assert_eq!(r.json()["id"], "staff@localhost");
@@ -369,7 +355,7 @@ async fn every_start_stop_and_refusal_is_an_audit_event_with_both_ids() {
     tracing::callsite::rebuild_interest_cache();
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
-    let staff = session_of(&send(&app, post("/login/staff@localhost", None)).await).unwrap();
+    let staff = session_for(sessions(), &STAFF).await;
     send(&app, post("/impersonate/root@localhost", Some(&staff))).await;
     let during = session_of(&send(&app, post("/impersonate/customer@localhost", Some(&staff))).await).unwrap();
     send(&app, post("/impersonate/exit", Some(&during))).await;

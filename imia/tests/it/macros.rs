@@ -207,22 +207,19 @@ async fn protected_without_the_middleware_is_a_500() {
 
 #[actix_web::test]
 async fn protected_with_sessions() {
-    async fn login(req: actix_web::HttpRequest) -> actix_web::Result<HttpResponse> {
-        let member = members().find_by_id("1").await.unwrap().unwrap();
-        imia::login::login_user(&req, member, &secret())?;
-        Ok(HttpResponse::Ok().finish())
-    }
     let key = Key::generate();
+    let sessions = || SessionMiddleware::new(CookieSessionStore::default(), key.clone());
     let app = atest::init_service(
         App::new()
             .wrap(Authentication::new(SessionAuthenticator::new(members(), secret())))
-            .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
-            .route("/login", web::post().to(login))
+            .wrap(sessions())
             .route("/admin", web::get().to(admin_only)),
     )
     .await;
-    let r = send(&app, atest::TestRequest::post().uri("/login")).await;
-    let cookie = r.all("set-cookie")[0].split(';').next().unwrap().to_owned();
-    let r = send(&app, get("/admin").insert_header(("Cookie", cookie))).await;
+    let member = members().find_by_id("1").await.unwrap().unwrap();
+    let cookie = imia::testing::login_cookie(sessions(), &member, &secret())
+        .await
+        .unwrap();
+    let r = send(&app, get("/admin").cookie(cookie)).await;
     assert_eq!(r.body, "admin Root");
 }

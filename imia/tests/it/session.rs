@@ -14,14 +14,17 @@ async fn store_number(session: Session) -> actix_web::Result<HttpResponse> {
     Ok(HttpResponse::Ok().finish())
 }
 
+fn sessions(key: &Key) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::new(CookieSessionStore::default(), key.clone())
+}
+
 fn session_app(key: Key) -> TestApp!() {
     App::new()
         .wrap(Authentication::new((
             SessionAuthenticator::new(users(), secret()),
             ApiKeyAuthenticator::new(users()),
         )))
-        .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
-        .route("/login/{id}", web::post().to(force_login))
+        .wrap(sessions(&key))
         .route("/number", web::post().to(store_number))
         .default_service(web::to(whoami))
 }
@@ -37,20 +40,33 @@ fn session_cookie(r: &Reply) -> Option<String> {
 async fn the_user_in_the_session_is_authenticated() {
     let key = Key::generate();
     let app = atest::init_service(session_app(key.clone())).await;
-    let login = send(&app, atest::TestRequest::post().uri("/login/root@localhost")).await;
-    let cookie = session_cookie(&login).expect("a session cookie");
+    let cookie = session_for(sessions(&key), &ROOT).await;
     let r = send(&app, get("/whoami").insert_header(("Cookie", cookie))).await;
     assert_eq!(r.id(), "root@localhost");
     assert_eq!(r.json()["state"], "authenticated");
 }
 
 #[actix_web::test]
+async fn a_session_marked_remembered_authenticates_as_remembered() {
+    let key = Key::generate();
+    let app = atest::init_service(session_app(key.clone())).await;
+    let cookie = imia::testing::SessionLogin::new(&CUSTOMER, &secret())
+        .remembered(true)
+        .cookie(sessions(&key))
+        .await
+        .expect("a session cookie");
+    let r = send(&app, get("/whoami").cookie(cookie)).await;
+    assert_eq!(r.id(), "customer@localhost");
+    assert_eq!(r.json()["state"], "remembered");
+}
+
+#[actix_web::test]
 async fn a_session_for_an_unknown_or_inactive_user_is_purged_and_anonymous() {
     let key = Key::generate();
     let app = atest::init_service(session_app(key.clone())).await;
-    for id in ["ghost@localhost", "disabled@localhost"] {
-        let login = send(&app, atest::TestRequest::post().uri(&format!("/login/{id}"))).await;
-        let cookie = session_cookie(&login).unwrap();
+    for user in [GHOST, DISABLED] {
+        let id = user.id;
+        let cookie = session_for(sessions(&key), &user).await;
         let r = send(&app, get("/whoami").insert_header(("Cookie", cookie))).await;
         assert_eq!(r.id(), serde_json::Value::Null, "{id}");
         let removal = r
@@ -96,8 +112,7 @@ async fn a_session_without_the_right_fingerprint_is_purged_and_anonymous() {
 async fn a_stale_session_does_not_block_other_credentials() {
     let key = Key::generate();
     let app = atest::init_service(session_app(key.clone())).await;
-    let login = send(&app, atest::TestRequest::post().uri("/login/ghost@localhost")).await;
-    let cookie = session_cookie(&login).unwrap();
+    let cookie = session_for(sessions(&key), &GHOST).await;
     let r = send(
         &app,
         get("/whoami?apikey=customer-token").insert_header(("Cookie", cookie)),
@@ -120,8 +135,7 @@ async fn an_unreadable_session_value_is_anonymous_not_an_error() {
 async fn a_forged_cookie_is_anonymous() {
     let key = Key::generate();
     let app = atest::init_service(session_app(key.clone())).await;
-    let login = send(&app, atest::TestRequest::post().uri("/login/root@localhost")).await;
-    let cookie = session_cookie(&login).unwrap();
+    let cookie = session_for(sessions(&key), &ROOT).await;
     // The same session signed with another key is not accepted.
     let other = atest::init_service(session_app(Key::generate())).await;
     let r = send(&other, get("/whoami").insert_header(("Cookie", cookie))).await;
