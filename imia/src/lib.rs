@@ -81,6 +81,9 @@ pub mod csrf;
 pub mod diesel;
 pub mod error;
 mod extract;
+/// Unstable entry points for the fuzz targets; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "session")]
 pub mod impersonation;
 #[cfg(feature = "session")]

@@ -41,7 +41,7 @@ pub(crate) fn from_headers<'a>(headers: &'a HeaderMap, scheme: &str, max_len: us
     parse(value.as_bytes(), scheme, max_len)
 }
 
-fn parse<'a>(value: &'a [u8], scheme: &str, max_len: usize) -> AuthHeader<'a> {
+pub(crate) fn parse<'a>(value: &'a [u8], scheme: &str, max_len: usize) -> AuthHeader<'a> {
     let value = value.trim_ascii();
     let (found, rest) = match value.iter().position(|b| *b == b' ') {
         Some(i) => (&value[..i], &value[i..]),

@@ -25,13 +25,13 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::{error::AuthError, token::UserToken, user::UserLike};
 
-mod api_key;
-mod basic;
+pub(crate) mod api_key;
+pub(crate) mod basic;
 mod closure;
-mod header;
+pub(crate) mod header;
 #[cfg(feature = "session")]
 mod session;
-mod token;
+pub(crate) mod token;
 
 pub use api_key::{ApiKeyAuthenticator, DEFAULT_HEADER, DEFAULT_QUERY_PARAM};
 pub use basic::{BasicAuthenticator, DEFAULT_REALM};

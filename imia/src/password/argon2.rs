@@ -189,6 +189,13 @@ impl Argon2Hasher {
             || params.p_cost() != self.inner.params.p_cost()
     }
 
+    /// [`verify`](PasswordVerifier::verify) on the calling thread, without the concurrency
+    /// limit (for the fuzz targets).
+    pub(crate) fn verify_now(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+        self.check_len(password)?;
+        self.inner.verify_blocking(password, hash)
+    }
+
     fn check_len(&self, password: &str) -> Result<(), PasswordError> {
         if password.len() > self.inner.max_password_len {
             Err(PasswordError::TooLong)
@@ -253,42 +260,62 @@ impl Inner {
 
     /// Verifies in the calling (blocking) thread. `Ok(false)` for anything that is not a match.
     fn verify_blocking(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
-        let Ok(parsed) = PasswordHash::new(hash) else {
-            tracing::warn!("stored password hash is not a PHC string; treating it as no match");
+        let Some(stored) = parse_stored(hash, &self.ceiling) else {
             return Ok(false);
         };
-        let Ok(params) = Params::try_from(&parsed) else {
-            tracing::warn!("stored password hash has unusable parameters; treating it as no match");
-            return Ok(false);
-        };
-        let c = &self.ceiling;
-        if params.m_cost() > c.memory_kib || params.t_cost() > c.iterations || params.p_cost() > c.parallelism {
-            tracing::warn!(
-                memory_kib = params.m_cost(),
-                iterations = params.t_cost(),
-                parallelism = params.p_cost(),
-                "stored password hash exceeds the parameter ceiling; refusing to verify it"
-            );
-            return Ok(false);
-        }
-        let algorithm = match Algorithm::try_from(parsed.algorithm) {
-            Ok(a) => a,
-            Err(_) => {
-                tracing::warn!("stored password hash is not argon2; treating it as no match");
-                return Ok(false);
-            }
-        };
-        let version = parsed
-            .version
-            .and_then(|v| Version::try_from(v).ok())
-            .unwrap_or(Version::V0x13);
         let argon2 = match &self.pepper {
-            Some(pepper) => Argon2::new_with_secret(pepper, algorithm, version, params)
+            Some(pepper) => Argon2::new_with_secret(pepper, stored.algorithm, stored.version, stored.params)
                 .map_err(|e| boxed(Message(e.to_string())))?,
-            None => Argon2::new(algorithm, version, params),
+            None => Argon2::new(stored.algorithm, stored.version, stored.params),
         };
-        Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(argon2.verify_password(password.as_bytes(), &stored.parsed).is_ok())
     }
+}
+
+/// A stored hash that may be verified: a PHC string for an argon2 variant whose parameters are
+/// within the ceiling.
+pub(crate) struct StoredHash<'h> {
+    pub(crate) parsed: PasswordHash<'h>,
+    pub(crate) params: Params,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) version: Version,
+}
+
+/// Parses a stored hash and checks its parameters against `ceiling` before anything is
+/// allocated for them; `None` (logged) when it must not be verified.
+pub(crate) fn parse_stored<'h>(hash: &'h str, ceiling: &ParamCeiling) -> Option<StoredHash<'h>> {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        tracing::warn!("stored password hash is not a PHC string; treating it as no match");
+        return None;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        tracing::warn!("stored password hash has unusable parameters; treating it as no match");
+        return None;
+    };
+    let c = ceiling;
+    if params.m_cost() > c.memory_kib || params.t_cost() > c.iterations || params.p_cost() > c.parallelism {
+        tracing::warn!(
+            memory_kib = params.m_cost(),
+            iterations = params.t_cost(),
+            parallelism = params.p_cost(),
+            "stored password hash exceeds the parameter ceiling; refusing to verify it"
+        );
+        return None;
+    }
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        tracing::warn!("stored password hash is not argon2; treating it as no match");
+        return None;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    Some(StoredHash {
+        parsed,
+        params,
+        algorithm,
+        version,
+    })
 }
 
 impl PasswordVerifier for Argon2Hasher {
