@@ -1,12 +1,13 @@
 //! HTTP Basic authentication (RFC 7617).
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use actix_web::HttpRequest;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
 use super::{
     Authenticator, Challenge, Outcome, Rejection,
+    basic_cache::VerifiedCache,
     header::{self, AuthHeader},
 };
 use crate::{
@@ -31,6 +32,8 @@ pub const DEFAULT_REALM: &str = "Protected access";
 ///
 /// The password is verified exactly once per request whatever happens: against a dummy hash
 /// when there is no user to check, so that response times do not reveal which usernames exist.
+/// The one exception is opt-in: with a [verification cache](Self::verification_cache),
+/// credentials verified a moment ago skip the hasher (see its trade-offs).
 ///
 /// # Examples
 ///
@@ -60,6 +63,7 @@ pub struct BasicAuthenticator<P, V> {
     verifier: V,
     challenge: Challenge,
     max_len: usize,
+    cache: Option<VerifiedCache>,
 }
 
 impl<P, V> BasicAuthenticator<P, V> {
@@ -71,6 +75,7 @@ impl<P, V> BasicAuthenticator<P, V> {
             verifier,
             challenge: Challenge::basic(DEFAULT_REALM),
             max_len: header::DEFAULT_MAX_CREDENTIAL_LEN,
+            cache: None,
         }
     }
 
@@ -88,6 +93,90 @@ impl<P, V> BasicAuthenticator<P, V> {
         self.max_len = len;
         self
     }
+
+    /// Remembers successful verifications for `ttl` (at most one hour), up to `capacity` of
+    /// them, so that a client repeating the same credentials on every request (what HTTP Basic
+    /// clients do) pays for the password hash once per `ttl` instead of on every request.
+    /// Default: no cache; every request verifies the password.
+    ///
+    /// What is cached is a tag, HMAC-SHA256 under a random key made for this authenticator, of
+    /// the username, the password and the user's stored password hash: never the password, never
+    /// the hash. On every request the user is still loaded from the provider (active, with a
+    /// password), and the tag is recomputed with the hash it has *now*, then compared in constant
+    /// time. So:
+    /// - a wrong password is never cached (only verified credentials are);
+    /// - a password change, a disabled or deleted user take effect on the next request, as long
+    ///   as the provider returns the new state;
+    /// - at `capacity` entries, expired entries are dropped first, then the oldest.
+    ///
+    /// The cache belongs to this authenticator: build the [`Authentication`](crate::Authentication)
+    /// once, outside the `HttpServer::new` closure, so that every worker shares it.
+    ///
+    /// # Security
+    ///
+    /// The trade-offs of turning it on:
+    /// - a provider that itself caches users (or a replica that lags) keeps an old password hash
+    ///   valid for as long as it serves it; with an up-to-date provider nothing outlives a
+    ///   password change;
+    /// - the process memory holds, for up to `ttl`, values derived from valid passwords
+    ///   (keyed HMAC tags, useless without the random key that sits beside them); a memory dump
+    ///   of a running server is a worse leak than without the cache;
+    /// - a hit answers faster than a full verification, which tells only someone who already
+    ///   holds valid credentials that they were used recently.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{borrow::Cow, time::Duration};
+    /// use actix_web::{App, HttpResponse, test, web};
+    /// use imia::{
+    ///     Authentication, Fallback, UserLike,
+    ///     authenticator::BasicAuthenticator,
+    ///     password::Argon2Hasher,
+    ///     provider::InMemoryProvider,
+    /// };
+    ///
+    /// #[derive(Clone)]
+    /// struct User { email: &'static str, hash: String }
+    /// impl UserLike for User {
+    ///     fn id(&self) -> Cow<'_, str> { self.email.into() }
+    ///     fn username(&self) -> Option<Cow<'_, str>> { Some(self.email.into()) }
+    ///     fn hashed_password(&self) -> &str { &self.hash }
+    /// }
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let hasher = Argon2Hasher::builder().params(8, 1, 1).build().unwrap(); // fast, for the example
+    /// let hash = hasher.hash("hunter2").await.unwrap();
+    /// let users = InMemoryProvider::new([User { email: "ann@example.com", hash }]);
+    ///
+    /// // Built once and shared by every worker: one cache.
+    /// let auth = Authentication::builder()
+    ///     .authenticator(
+    ///         BasicAuthenticator::new(users, hasher).verification_cache(10_000, Duration::from_secs(60)),
+    ///     )
+    ///     .fallback(Fallback::Error)
+    ///     .build()
+    ///     .unwrap();
+    /// let app = test::init_service(
+    ///     App::new().wrap(auth).route("/", web::get().to(HttpResponse::Ok)),
+    /// )
+    /// .await;
+    ///
+    /// // "ann@example.com:hunter2": verified with argon2 once, then from the cache.
+    /// for _ in 0..3 {
+    ///     let req = test::TestRequest::get()
+    ///         .uri("/")
+    ///         .insert_header(("Authorization", "Basic YW5uQGV4YW1wbGUuY29tOmh1bnRlcjI="))
+    ///         .to_request();
+    ///     assert_eq!(test::call_service(&app, req).await.status(), 200);
+    /// }
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn verification_cache(mut self, capacity: usize, ttl: Duration) -> Self {
+        self.cache = Some(VerifiedCache::new(capacity, ttl));
+        self
+    }
 }
 
 impl<P, V: fmt::Debug> fmt::Debug for BasicAuthenticator<P, V> {
@@ -96,6 +185,7 @@ impl<P, V: fmt::Debug> fmt::Debug for BasicAuthenticator<P, V> {
             .field("challenge", &self.challenge)
             .field("verifier", &self.verifier)
             .field("max_len", &self.max_len)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -116,25 +206,60 @@ impl fmt::Debug for BasicCredentials {
     }
 }
 
-/// Decodes the credentials that follow `Basic `.
+/// Decodes the credentials that follow `Basic `, into owned strings.
 pub(crate) fn decode(payload: &[u8]) -> Result<BasicCredentials, Rejection> {
-    if payload.is_empty() {
-        return Err(Rejection::malformed("Basic without credentials"));
-    }
-    let bytes = STANDARD
-        .decode(payload)
-        .map_err(|_| Rejection::malformed("Basic credentials are not base64"))?;
-    let text = String::from_utf8(bytes).map_err(|_| Rejection::malformed("Basic credentials are not UTF-8"))?;
-    if text.chars().any(char::is_control) {
-        return Err(Rejection::malformed("control characters in Basic credentials"));
-    }
-    let Some((username, password)) = text.split_once(':') else {
-        return Err(Rejection::malformed("Basic credentials without a colon"));
-    };
+    let decoded = Decoded::from_base64(payload)?;
+    let (username, password) = split(decoded.as_bytes())?;
     Ok(BasicCredentials {
         username: username.to_owned(),
         password: password.to_owned(),
     })
+}
+
+/// Decoded payloads up to this many bytes stay on the stack (or in the request's future).
+const INLINE_LEN: usize = 256;
+
+/// A base64-decoded Basic payload: inline when short (every usual credential), else on the heap.
+// The inline variant is the point: usual credentials decode without allocating.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Decoded {
+    Inline([u8; INLINE_LEN], usize),
+    Heap(Vec<u8>),
+}
+
+impl Decoded {
+    /// Decodes strict base64 (an empty payload is malformed too).
+    pub(crate) fn from_base64(payload: &[u8]) -> Result<Self, Rejection> {
+        const NOT_BASE64: Rejection = Rejection::malformed("Basic credentials are not base64");
+        if payload.is_empty() {
+            return Err(Rejection::malformed("Basic without credentials"));
+        }
+        if base64::decoded_len_estimate(payload.len()) <= INLINE_LEN {
+            let mut buf = [0u8; INLINE_LEN];
+            let len = STANDARD.decode_slice(payload, &mut buf).map_err(|_| NOT_BASE64)?;
+            Ok(Self::Inline(buf, len))
+        } else {
+            STANDARD.decode(payload).map(Self::Heap).map_err(|_| NOT_BASE64)
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline(buf, len) => &buf[..*len],
+            Self::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// Splits decoded credentials at the first colon, after checking they are UTF-8 without
+/// control characters.
+pub(crate) fn split(bytes: &[u8]) -> Result<(&str, &str), Rejection> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Rejection::malformed("Basic credentials are not UTF-8"))?;
+    if text.chars().any(char::is_control) {
+        return Err(Rejection::malformed("control characters in Basic credentials"));
+    }
+    text.split_once(':')
+        .ok_or(Rejection::malformed("Basic credentials without a colon"))
 }
 
 impl<P, V> Authenticator for BasicAuthenticator<P, V>
@@ -150,24 +275,42 @@ where
             AuthHeader::Malformed(reason) => return Ok(Outcome::Rejected(Rejection::malformed(reason))),
             AuthHeader::Credentials(payload) => payload,
         };
-        let creds = match decode(payload) {
+        let decoded = match Decoded::from_base64(payload) {
+            Ok(decoded) => decoded,
+            Err(rejection) => return Ok(Outcome::Rejected(rejection)),
+        };
+        let (username, password) = match split(decoded.as_bytes()) {
             Ok(creds) => creds,
             Err(rejection) => return Ok(Outcome::Rejected(rejection)),
         };
-        if creds.username.is_empty() || creds.password.is_empty() {
+        if username.is_empty() || password.is_empty() {
             return Ok(Outcome::Rejected(Rejection::invalid("empty username or password")));
         }
-        let user = self.provider.find_by_username(&creds.username).await?;
+        let user = self.provider.find_by_username(username).await?;
         let usable = user
             .as_ref()
             .filter(|u| u.is_active() && !u.hashed_password().is_empty());
+        // Verified a moment ago with the hash the user has now: no need to hash again.
+        let tag = match (&self.cache, usable) {
+            (Some(cache), Some(u)) => {
+                let tag = cache.tag(username, password, u.hashed_password());
+                if cache.contains(&tag) {
+                    return Ok(super::accept(user, "unknown user"));
+                }
+                Some(tag)
+            }
+            _ => None,
+        };
         let hash = usable.map_or_else(|| self.verifier.dummy_hash(), |u| u.hashed_password());
-        let matched = match self.verifier.verify(&creds.password, hash).await {
+        let matched = match self.verifier.verify(password, hash).await {
             Ok(matched) => matched,
             Err(PasswordError::TooLong) => false,
             Err(PasswordError::Busy) => return Err(AuthError::unavailable(PasswordError::Busy)),
             Err(err) => return Err(AuthError::internal(err)),
         };
+        if let (Some(cache), Some(tag), true) = (&self.cache, tag, matched) {
+            cache.insert(tag);
+        }
         Ok(match (usable.is_some(), matched) {
             (true, true) => super::accept(user, "unknown user"),
             (true, false) => Outcome::Rejected(Rejection::invalid("wrong password")),
@@ -226,6 +369,175 @@ mod tests {
             let err = decode(bad.as_bytes()).expect_err(&bad);
             assert_eq!(err.kind(), super::super::RejectionKind::Malformed, "{bad}");
         }
+    }
+
+    mod cache {
+        use std::{
+            borrow::Cow,
+            sync::{
+                Arc,
+                atomic::{AtomicUsize, Ordering},
+            },
+            time::Duration,
+        };
+
+        use actix_web::test::TestRequest;
+
+        use super::*;
+        use crate::{password::InsecurePlaintextVerifier, provider::InMemoryProvider};
+
+        #[derive(Clone)]
+        struct User {
+            name: &'static str,
+            hash: String,
+            active: bool,
+        }
+
+        impl UserLike for User {
+            fn id(&self) -> Cow<'_, str> {
+                self.name.into()
+            }
+            fn username(&self) -> Option<Cow<'_, str>> {
+                Some(self.name.into())
+            }
+            fn hashed_password(&self) -> &str {
+                &self.hash
+            }
+            fn is_active(&self) -> bool {
+                self.active
+            }
+        }
+
+        fn ann(hash: &str, active: bool) -> User {
+            User {
+                name: "ann",
+                hash: hash.to_owned(),
+                active,
+            }
+        }
+
+        #[derive(Clone, Debug, Default)]
+        struct Counting(Arc<AtomicUsize>);
+
+        impl PasswordVerifier for Counting {
+            async fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                InsecurePlaintextVerifier.verify(password, hash).await
+            }
+            fn dummy_hash(&self) -> &str {
+                "dummy"
+            }
+        }
+
+        fn attempt<V: PasswordVerifier>(
+            auth: &BasicAuthenticator<InMemoryProvider<User>, V>,
+            credentials: &str,
+        ) -> Outcome<User> {
+            let req = TestRequest::default()
+                .insert_header(("Authorization", format!("Basic {}", b64(credentials.as_bytes()))))
+                .to_http_request();
+            actix_rt::System::new()
+                .block_on(auth.authenticate(&req))
+                .expect("no provider or hasher failure")
+        }
+
+        fn setup(
+            cached: bool,
+        ) -> (
+            InMemoryProvider<User>,
+            BasicAuthenticator<InMemoryProvider<User>, Counting>,
+            Counting,
+        ) {
+            let users = InMemoryProvider::new([ann("pw1", true)]);
+            let counting = Counting::default();
+            let mut auth = BasicAuthenticator::new(users.clone(), counting.clone());
+            if cached {
+                auth = auth.verification_cache(16, Duration::from_secs(60));
+            }
+            (users, auth, counting)
+        }
+
+        fn calls(c: &Counting) -> usize {
+            c.0.load(Ordering::SeqCst)
+        }
+
+        #[test]
+        fn a_hit_skips_the_hasher() {
+            let (_, auth, counting) = setup(true);
+            for _ in 0..3 {
+                assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Authenticated(u) if u.name == "ann"));
+            }
+            assert_eq!(calls(&counting), 1);
+        }
+
+        #[test]
+        fn without_the_cache_every_request_verifies() {
+            let (_, auth, counting) = setup(false);
+            for _ in 0..3 {
+                assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Authenticated(_)));
+            }
+            assert_eq!(calls(&counting), 3);
+        }
+
+        #[test]
+        fn a_wrong_password_is_never_cached() {
+            let (_, auth, counting) = setup(true);
+            for _ in 0..2 {
+                assert!(matches!(attempt(&auth, "ann:wrong"), Outcome::Rejected(_)));
+            }
+            assert_eq!(calls(&counting), 2);
+            // A cached right password does not let a wrong one in either.
+            assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Authenticated(_)));
+            assert!(matches!(attempt(&auth, "ann:wrong"), Outcome::Rejected(_)));
+            assert!(matches!(attempt(&auth, "ann:pw1x"), Outcome::Rejected(_)));
+            assert_eq!(calls(&counting), 5);
+        }
+
+        #[test]
+        fn a_password_change_invalidates_the_entry() {
+            let (users, auth, counting) = setup(true);
+            assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Authenticated(_)));
+            users.insert(ann("pw2", true));
+            assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Rejected(_)));
+            assert_eq!(calls(&counting), 2, "the old password went to the hasher again");
+            assert!(matches!(attempt(&auth, "ann:pw2"), Outcome::Authenticated(_)));
+            assert!(matches!(attempt(&auth, "ann:pw2"), Outcome::Authenticated(_)));
+            assert_eq!(calls(&counting), 3);
+        }
+
+        #[test]
+        fn disabled_or_deleted_users_are_refused_despite_the_entry() {
+            let (users, auth, _) = setup(true);
+            assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Authenticated(_)));
+            users.insert(ann("pw1", false));
+            assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Rejected(_)));
+            users.remove("ann");
+            assert!(matches!(attempt(&auth, "ann:pw1"), Outcome::Rejected(_)));
+        }
+
+        #[test]
+        fn debug_shows_the_bounds_only() {
+            let (_, auth, _) = setup(true);
+            let dbg = format!("{auth:?}");
+            assert!(dbg.contains("capacity: 16") && dbg.contains("ttl: 60s"), "{dbg}");
+        }
+    }
+
+    #[test]
+    fn long_payloads_decode_on_the_heap_alike() {
+        let long = format!("{}:{}", "u".repeat(300), "p".repeat(300));
+        let c = decode(b64(long.as_bytes()).as_bytes()).unwrap();
+        assert_eq!((c.username.len(), c.password.len()), (300, 300));
+        assert!(matches!(
+            Decoded::from_base64(b64(long.as_bytes()).as_bytes()),
+            Ok(Decoded::Heap(_))
+        ));
+        assert!(matches!(
+            Decoded::from_base64(b64(b"a:b").as_bytes()),
+            Ok(Decoded::Inline(..))
+        ));
+        let bad = format!("{}!", b64(long.as_bytes()));
+        assert!(Decoded::from_base64(bad.as_bytes()).is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::{error::AuthError, token::UserToken, user::UserLike};
 
 pub(crate) mod api_key;
 pub(crate) mod basic;
+mod basic_cache;
 mod closure;
 pub(crate) mod header;
 #[cfg(feature = "session")]
