@@ -123,7 +123,7 @@ impl Protection {
     /// `raw` is the path as sent (still percent-encoded); `routed` is the decoded path the
     /// router dispatches on. A path the router could read differently from us (encoded slashes
     /// or backslashes, `;` parameters, dot segments, empty segments, control characters,
-    /// percent-encoded bytes that are not UTF-8) is
+    /// percent-encoded bytes that are not UTF-8, escapes the router leaves encoded) is
     /// always protected: it never counts as excluded and always counts as included.
     pub(crate) fn covers(&self, raw: &str, routed: &str) -> bool {
         match self {
@@ -156,6 +156,10 @@ pub(crate) fn is_ambiguous(raw: &str, routed: &str) -> bool {
         || routed.contains("//")
         || routed.split('/').any(|seg| seg == "." || seg == "..")
         || !routed.starts_with('/')
+        // The router leaves some escapes encoded (`%2B`, and a `%` that starts no valid escape,
+        // so `/%%361dmin` routes as `/%61dmin`); path extractors decode them again, into a path
+        // the patterns never saw.
+        || routed.contains('%')
 }
 
 #[cfg(test)]
@@ -227,6 +231,14 @@ mod tests {
         assert!(p.covers("/public/../admin", "/public/../admin"));
         assert!(p.covers("/%2e%2e/admin", "/../admin"));
         assert!(p.covers("//admin", "//admin"));
+    }
+
+    #[test]
+    fn escapes_left_in_the_routed_path_are_ambiguous() {
+        let p = Protection::Include(vec!["/admin".into(), PathPattern::exact("/a+b")]);
+        assert!(p.covers("/%%361dmin", "/%61dmin"));
+        assert!(p.covers("/a%2Bb", "/a%2Bb"));
+        assert!(!is_ambiguous("/%61dmin", "/admin"));
     }
 
     #[test]

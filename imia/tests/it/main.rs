@@ -20,6 +20,7 @@ mod basic;
 mod chain;
 mod common;
 mod extractors;
+mod fuzz_regressions;
 #[cfg(feature = "session")]
 mod impersonation;
 #[cfg(feature = "session")]
