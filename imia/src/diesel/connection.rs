@@ -106,7 +106,8 @@ backend!(
 pub struct PoolOptions {
     /// The most connections the pool opens.
     pub max_size: usize,
-    /// How long a request waits for a free connection (and for a new one to open).
+    /// How long a request waits for a free connection, for a new one to open, and for a pooled
+    /// one to pass its health check.
     pub wait_timeout: Duration,
 }
 
@@ -127,6 +128,9 @@ where
         .max_size(options.max_size.max(1))
         .wait_timeout(Some(options.wait_timeout))
         .create_timeout(Some(options.wait_timeout))
+        // Recycling checks a pooled connection with a query: a server that went silent would
+        // otherwise hold every checkout (and the pool's slot) forever.
+        .recycle_timeout(Some(options.wait_timeout))
         .runtime(::deadpool::Runtime::Tokio1)
         .build()
         .map_err(Into::into)
