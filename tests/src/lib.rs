@@ -10,6 +10,9 @@
 //!   `chromedriver`, for browser tests.
 //! - [`live`]: serves an actix-web application in-process on a real loopback socket, so tests
 //!   can share state with it (counters, switchable faults) and still send raw bytes.
+//! - [`session_attack`]: the real PostgreSQL/Redis servers (skipped outside CI when missing),
+//!   the demo on each session store, and reading or forging the server-side state behind a
+//!   session cookie, for the adversarial session, login, impersonation and concurrency tests.
 //! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
 //!   answers, and kills it when dropped.
 //!
@@ -29,4 +32,5 @@ pub mod attack;
 pub mod http;
 pub mod live;
 pub mod server;
+pub mod session_attack;
 pub mod webdriver;

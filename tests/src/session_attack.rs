@@ -1,0 +1,544 @@
+//! Shared pieces of the adversarial suite's session, login, impersonation and concurrency
+//! tests: reaching the real PostgreSQL and Redis servers (skipping outside CI when they are
+//! missing, failing under `CI=true`), starting the demo on a chosen session store, reading and
+//! writing the server-side session state behind a cookie, and a few request shapes.
+//!
+//! Everything is blocking std I/O with bounded timeouts. Redis is spoken to with a minimal RESP
+//! client over [`TcpStream`]; SQLite and PostgreSQL through the `sqlite3` and `psql` clients.
+
+use std::{
+    io::{self, BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream, ToSocketAddrs},
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use actix_web::cookie::{Cookie, CookieJar, Key};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+
+use crate::{
+    http::{Client, Request, Response},
+    server::ExampleServer,
+};
+
+/// The secret key the adversarial suite gives the demo (base64 of 48 bytes), so that tests can
+/// decrypt its session cookie and find the server-side state behind it.
+pub const DEMO_SECRET: &str = "YWR2ZXJzYXJpYWwtc3VpdGUtc2VjcmV0LWtleS0wMTIzNDU2Nzg5YWJjZGVmZ2hp";
+/// The demo's session cookie.
+pub const SESSION_COOKIE: &str = "imia_session";
+/// The demo's remember-me cookie.
+pub const REMEMBER_COOKIE: &str = "imia_remember";
+/// The password of every seeded demo user.
+pub const PASSWORD: &str = "password";
+
+/// Whether the tests run under CI (`CI=true`), where a missing server fails instead of skipping.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips the calling test with a printed reason; under `CI=true` fails it instead.
+///
+/// # Panics
+///
+/// Under `CI=true`.
+pub fn skip(why: &str) {
+    assert!(!under_ci(), "required under CI=true: {why}");
+    eprintln!("SKIPPED: {why}");
+}
+
+/// `IMIA_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
+pub fn postgres_url() -> String {
+    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `IMIA_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("IMIA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `host:port` of a URL such as `postgres://user@host:5432/db` or `redis://host:6379/0`.
+fn host_port(url: &str, default_port: u16) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let rest = rest.rsplit('@').next().unwrap_or(rest);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default_port}")
+    }
+}
+
+fn resolve(url: &str, default_port: u16) -> Option<SocketAddr> {
+    host_port(url, default_port).to_socket_addrs().ok()?.next()
+}
+
+/// Whether a TCP connection to the server of `url` succeeds within two seconds.
+pub fn reachable(url: &str, default_port: u16) -> bool {
+    resolve(url, default_port)
+        .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .is_some()
+}
+
+/// A name unique to this process and call: `{prefix}_{pid}_{n}`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh SQLite file path in the temporary directory (nothing there yet).
+pub fn temp_sqlite(prefix: &str) -> String {
+    let path: PathBuf = std::env::temp_dir().join(format!("{}.sqlite3", unique(prefix)));
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `sql` on the SQLite file `path` with the `sqlite3` client; its standard output.
+///
+/// # Errors
+///
+/// When the client is missing or the statement fails.
+pub fn sqlite(path: &str, sql: &str) -> io::Result<String> {
+    run(Command::new("sqlite3").args(["-batch", "-cmd", ".timeout 5000", path, sql]))
+}
+
+/// Runs `sql` on the PostgreSQL database `url` with `psql` (unaligned, tuples only); its output.
+///
+/// # Errors
+///
+/// When the client is missing or the statement fails.
+pub fn psql(url: &str, sql: &str) -> io::Result<String> {
+    run(Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]))
+}
+
+fn run(cmd: &mut Command) -> io::Result<String> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Whether the `sqlite3` client runs; when it does not, skips (fails under CI) with a reason.
+pub fn have_sqlite3() -> bool {
+    let ok = Command::new("sqlite3")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip("the sqlite3 client is not installed");
+    }
+    ok
+}
+
+/// A fresh database on the PostgreSQL server (made with `psql`); its URL, or `None` after
+/// [`skip`] when the server or `psql` is missing.
+pub fn fresh_postgres(prefix: &str) -> Option<String> {
+    let url = postgres_url();
+    if !reachable(&url, 5432) {
+        skip("PostgreSQL is not reachable");
+        return None;
+    }
+    let name = unique(prefix);
+    let made = psql(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .and_then(|_| psql(&url, &format!("CREATE DATABASE {name}")));
+    if let Err(err) = made {
+        skip(&format!("could not create a PostgreSQL database with psql: {err}"));
+        return None;
+    }
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+/// A reply from Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resp {
+    /// `+OK`.
+    Simple(String),
+    /// `-ERR …`.
+    Error(String),
+    /// `:1`.
+    Int(i64),
+    /// `$n …`, or `$-1` (`None`).
+    Bulk(Option<Vec<u8>>),
+    /// `*n …`.
+    Array(Vec<Resp>),
+}
+
+/// A minimal blocking Redis client: enough to read, write and delete the keys a session store
+/// keeps.
+#[derive(Debug)]
+pub struct Redis {
+    reader: BufReader<TcpStream>,
+}
+
+impl Redis {
+    /// Connects to the Redis server of `url` (selecting its database number, if it names one).
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached.
+    pub fn connect(url: &str) -> io::Result<Self> {
+        let addr = resolve(url, 6379).ok_or_else(|| io::Error::other(format!("cannot resolve {url}")))?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut redis = Self {
+            reader: BufReader::new(stream),
+        };
+        let db = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split_once('/'))
+            .map(|(_, db)| db);
+        if let Some(db) = db.filter(|db| !db.is_empty()) {
+            redis.command(&["SELECT", db])?;
+        }
+        Ok(redis)
+    }
+
+    /// Sends one command and reads its reply.
+    ///
+    /// # Errors
+    ///
+    /// On I/O failures or an unreadable reply (a Redis error reply is `Ok(Resp::Error)`).
+    pub fn command(&mut self, args: &[&str]) -> io::Result<Resp> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&out)?;
+        self.read()
+    }
+
+    /// `GET key` as text.
+    ///
+    /// # Errors
+    ///
+    /// As for [`command`](Self::command).
+    pub fn get(&mut self, key: &str) -> io::Result<Option<String>> {
+        match self.command(&["GET", key])? {
+            Resp::Bulk(value) => Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned())),
+            other => Err(io::Error::other(format!("GET answered {other:?}"))),
+        }
+    }
+
+    fn read(&mut self) -> io::Result<Resp> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let line = line.trim_end_matches("\r\n");
+        let bad = || io::Error::other(format!("unreadable Redis reply {line:?}"));
+        let (kind, rest) = line.split_at_checked(1).ok_or_else(bad)?;
+        match kind {
+            "+" => Ok(Resp::Simple(rest.to_owned())),
+            "-" => Ok(Resp::Error(rest.to_owned())),
+            ":" => rest.parse().map(Resp::Int).map_err(|_| bad()),
+            "$" => {
+                let len: i64 = rest.parse().map_err(|_| bad())?;
+                let Ok(len) = usize::try_from(len) else {
+                    return Ok(Resp::Bulk(None));
+                };
+                let mut buf = vec![0; len + 2];
+                self.reader.read_exact(&mut buf)?;
+                buf.truncate(len);
+                Ok(Resp::Bulk(Some(buf)))
+            }
+            "*" => {
+                let len: i64 = rest.parse().map_err(|_| bad())?;
+                let mut items = Vec::new();
+                for _ in 0..len.max(0) {
+                    items.push(self.read()?);
+                }
+                Ok(Resp::Array(items))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Where the demo keeps sessions (users always live in the database named).
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Server-side, in the SQLite file's `imia_sessions` table.
+    Sqlite(String),
+    /// Server-side, in the PostgreSQL database's `imia_sessions` table (users there too).
+    Postgres(String),
+    /// Server-side, in Redis at this URL; users in the SQLite file.
+    Redis {
+        /// The SQLite file of the users.
+        sqlite: String,
+        /// The Redis URL.
+        url: String,
+    },
+    /// In the cookie; users in the SQLite file.
+    Cookie(String),
+}
+
+impl Store {
+    /// The SQLite file of the users, when they live in one.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite(path) | Self::Cookie(path) | Self::Redis { sqlite: path, .. } => Some(path),
+            Self::Postgres(_) => None,
+        }
+    }
+
+    /// Runs SQL on the users' database.
+    ///
+    /// # Errors
+    ///
+    /// When the client fails or the statement is refused.
+    pub fn sql(&self, sql: &str) -> io::Result<String> {
+        match self {
+            Self::Postgres(url) => psql(url, sql),
+            other => sqlite(other.sqlite_path().unwrap_or_default(), sql),
+        }
+    }
+}
+
+impl Store {
+    /// The server-side state of the session `key` (whose SHA-256 hex is `key_hash`, as the
+    /// database stores it), as the store holds it: a JSON object of JSON-encoded values.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read; always for the cookie store (nothing server-side).
+    pub fn read_session(&self, key: &str, key_hash: &str) -> io::Result<Option<String>> {
+        let found = match self {
+            Self::Redis { url, .. } => return Redis::connect(url)?.get(key),
+            Self::Cookie(_) => return Err(io::Error::other("the cookie store keeps nothing server-side")),
+            _ => self.sql(&format!(
+                "SELECT state FROM imia_sessions WHERE key_hash = '{key_hash}'"
+            ))?,
+        };
+        Ok((!found.is_empty()).then_some(found))
+    }
+
+    /// Writes `state` (a JSON object of JSON-encoded values) as the server-side state of the
+    /// session `key`, valid for an hour: what an attacker with write access to the store, or a
+    /// bug elsewhere, could do.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be written; always for the cookie store.
+    pub fn write_session(&self, key: &str, key_hash: &str, state: &str) -> io::Result<()> {
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + 3600;
+        let quoted = state.replace('\'', "''");
+        match self {
+            Self::Redis { url, .. } => match Redis::connect(url)?.command(&["SET", key, state, "EX", "3600"])? {
+                Resp::Simple(_) => Ok(()),
+                other => Err(io::Error::other(format!("SET answered {other:?}"))),
+            },
+            Self::Cookie(_) => Err(io::Error::other("the cookie store keeps nothing server-side")),
+            Self::Postgres(_) => self
+                .sql(&format!(
+                    "INSERT INTO imia_sessions (key_hash, state, expires_at) VALUES ('{key_hash}', '{quoted}', {expires}) \
+                     ON CONFLICT (key_hash) DO UPDATE SET state = EXCLUDED.state, expires_at = EXCLUDED.expires_at"
+                ))
+                .map(drop),
+            Self::Sqlite(_) => self
+                .sql(&format!(
+                    "INSERT OR REPLACE INTO imia_sessions (key_hash, state, expires_at) VALUES ('{key_hash}', '{quoted}', {expires})"
+                ))
+                .map(drop),
+        }
+    }
+}
+
+/// Starts the demo binary on `store`, with [`DEMO_SECRET`].
+///
+/// # Panics
+///
+/// When the demo does not start.
+pub fn start_demo(store: &Store) -> ExampleServer {
+    let mut env: Vec<(&str, String)> = vec![("IMIA_SECRET_KEY", DEMO_SECRET.to_owned())];
+    match store {
+        Store::Sqlite(path) => env.push(("DATABASE_URL", path.clone())),
+        Store::Postgres(url) => env.push(("DATABASE_URL", url.clone())),
+        Store::Redis { sqlite, url } => {
+            env.push(("DATABASE_URL", sqlite.clone()));
+            env.push(("REDIS_URL", url.clone()));
+            env.push(("SESSION_STORE", "redis".to_owned()));
+        }
+        Store::Cookie(path) => {
+            env.push(("DATABASE_URL", path.clone()));
+            env.push(("SESSION_STORE", "cookie".to_owned()));
+        }
+    }
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ExampleServer::start_with_env("demo", &vars).unwrap_or_else(|e| panic!("the demo starts on {store:?}: {e}"))
+}
+
+/// The SQLite store, or `None` after [`skip`] when the `sqlite3` client is missing.
+pub fn sqlite_store(prefix: &str) -> Option<Store> {
+    have_sqlite3().then(|| Store::Sqlite(temp_sqlite(prefix)))
+}
+
+/// The PostgreSQL store on a fresh database, or `None` after [`skip`].
+pub fn postgres_store(prefix: &str) -> Option<Store> {
+    fresh_postgres(prefix).map(Store::Postgres)
+}
+
+/// The Redis store, or `None` after [`skip`] when Redis or `sqlite3` is missing.
+pub fn redis_store(prefix: &str) -> Option<Store> {
+    let url = redis_url();
+    if !reachable(&url, 6379) {
+        skip("Redis is not reachable");
+        return None;
+    }
+    have_sqlite3().then(|| Store::Redis {
+        sqlite: temp_sqlite(prefix),
+        url,
+    })
+}
+
+/// Every server-side store reachable here, each with fresh data.
+pub fn server_side_stores(prefix: &str) -> Vec<Store> {
+    [sqlite_store(prefix), postgres_store(prefix), redis_store(prefix)]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The session key inside a session cookie value sealed (`Private`) with a key derived from the
+/// base64 `secret`, as actix-session and the demo seal it.
+pub fn session_key(cookie_value: &str, secret: &str) -> Option<String> {
+    let master = STANDARD.decode(secret).ok()?;
+    let key = Key::derive_from(&master);
+    let mut jar = CookieJar::new();
+    jar.add_original(Cookie::new(SESSION_COOKIE, percent_decode(cookie_value)));
+    jar.private(&key).get(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+/// Seals `session_key` into a cookie value the way the demo does.
+pub fn seal_session_key(session_key: &str, secret: &str) -> Option<String> {
+    let master = STANDARD.decode(secret).ok()?;
+    let key = Key::derive_from(&master);
+    let mut jar = CookieJar::new();
+    jar.private_mut(&key)
+        .add(Cookie::new(SESSION_COOKIE, session_key.to_owned()));
+    jar.get(SESSION_COOKIE).map(|c| {
+        c.encoded()
+            .stripped()
+            .to_string()
+            .split_once('=')
+            .map_or_else(String::new, |(_, v)| v.to_owned())
+    })
+}
+
+/// `%XX` escapes decoded (cookie values travel percent-encoded).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A same-origin form POST, as a browser sends it from the app's own page.
+pub fn post_form(target: &str, fields: &[(&str, &str)]) -> Request {
+    Request::post(target).form(fields)
+}
+
+/// Logs `client` in as `user` with `password` (and "remember me" when asked); the response.
+///
+/// # Panics
+///
+/// When the server does not answer.
+pub fn try_login(client: &mut Client, user: &str, password: &str, remember: bool) -> Response {
+    let mut fields = vec![("username", user), ("password", password)];
+    if remember {
+        fields.push(("remember_me", "1"));
+    }
+    client.send(&post_form("/login", &fields)).expect("the login answers")
+}
+
+/// Logs `client` in as `user` with the seeded password and asserts it worked.
+///
+/// # Panics
+///
+/// When the login fails.
+pub fn login(client: &mut Client, user: &str) {
+    let resp = try_login(client, user, PASSWORD, false);
+    assert_eq!(resp.status, 303, "login as {user}: {}", resp.text());
+}
+
+/// `GET /whoami` for `client`: `(state, username)`.
+///
+/// # Panics
+///
+/// When the server does not answer JSON.
+pub fn whoami(client: &mut Client) -> (String, Option<String>) {
+    let resp = client.send(&Request::get("/whoami")).expect("whoami answers");
+    assert_eq!(resp.status, 200, "whoami: {}", resp.text());
+    let json = resp.json().expect("whoami answers JSON");
+    (
+        json["state"].as_str().unwrap_or_default().to_owned(),
+        json["username"].as_str().map(str::to_owned),
+    )
+}
+
+/// A client for `addr` holding only the given cookies.
+pub fn client_with(addr: SocketAddr, cookies: &[(&str, &str)]) -> Client {
+    let mut client = Client::new(addr);
+    for (name, value) in cookies {
+        client.jar_mut().insert(*name, *value);
+    }
+    client
+}
+
+/// The live (not removal) value a response sets for cookie `name`.
+pub fn set_cookie(resp: &Response, name: &str) -> Option<String> {
+    resp.header_all("set-cookie").into_iter().find_map(|c| {
+        let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+        let (n, v) = pair.split_once('=')?;
+        let removal = v.is_empty() || attrs.to_ascii_lowercase().contains("max-age=0");
+        (n.trim() == name && !removal).then(|| v.trim().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ports() {
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432/test", 5432),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(host_port("redis://127.0.0.1", 6379), "127.0.0.1:6379");
+        assert_eq!(host_port("redis://127.0.0.1:6380/2", 6379), "127.0.0.1:6380");
+    }
+
+    #[test]
+    fn sealed_session_keys_round_trip() {
+        let sealed = seal_session_key("abc", DEMO_SECRET).unwrap();
+        assert_ne!(sealed, "abc");
+        assert_eq!(session_key(&sealed, DEMO_SECRET).as_deref(), Some("abc"));
+        assert_eq!(session_key("abc", DEMO_SECRET), None);
+    }
+}

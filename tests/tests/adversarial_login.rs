@@ -1,0 +1,296 @@
+//! Adversarial login tests over real sockets: every failed login looks the same (status, body,
+//! headers except `Date`) and costs exactly one password verification, whatever the reason;
+//! state-changing endpoints refuse cross-site requests; login answers are never cached.
+
+use std::time::Duration;
+
+use actix_session::{SessionMiddleware, storage::CookieSessionStore};
+use actix_web::{App, HttpRequest, HttpResponse, cookie::Key, http::header, web};
+use imia::{
+    Authentication, SecretKey,
+    authenticator::SessionAuthenticator,
+    csrf::SameOrigin,
+    login::{InMemoryThrottle, LoginError, LoginManager},
+    provider::InMemoryProvider,
+};
+use imia_tests::{
+    attack::{CountingHasher, Victim},
+    http::{Request, Response},
+    live::LiveServer,
+    session_attack::{PASSWORD, SESSION_COOKIE, client_with, login, post_form, sqlite_store, start_demo, whoami},
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+type Logins = LoginManager<InMemoryProvider<Victim>, CountingHasher>;
+
+async fn do_login(req: HttpRequest, logins: web::Data<Logins>, form: web::Form<LoginForm>) -> HttpResponse {
+    let mut resp = match logins.login(&req, &form.username, &form.password).await {
+        Ok(_) => HttpResponse::SeeOther().insert_header(("Location", "/")).finish(),
+        Err(LoginError::InvalidCredentials) => HttpResponse::Unauthorized()
+            .content_type("text/plain")
+            .body("Invalid username or password."),
+        Err(other) => HttpResponse::from_error(other),
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An app with a counting argon2 hasher and the users of every failure kind; the throttle locks
+/// `locked` after one failure.
+fn serve(hasher: CountingHasher) -> LiveServer {
+    let hash = hasher.seed_hash(PASSWORD);
+    let users = InMemoryProvider::new([
+        Victim::new("ann", &hash),
+        Victim::new("locked", &hash),
+        Victim::new("bob", &hash),
+        Victim::new("off", &hash).inactive(),
+        Victim::new("nopass", ""),
+    ]);
+    let logins: Logins = LoginManager::builder(users.clone(), hasher, SecretKey::generate())
+        .throttle(InMemoryThrottle::new().per_username(1, Duration::from_secs(600)))
+        .build();
+    let key = Key::generate();
+    LiveServer::start(move || {
+        App::new()
+            .app_data(web::Data::new(logins.clone()))
+            .route("/login", web::post().to(do_login))
+            .wrap(Authentication::new(SessionAuthenticator::new(
+                users.clone(),
+                logins.secret().clone(),
+            )))
+            .wrap(SameOrigin::new())
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_secure(false)
+                    .build(),
+            )
+    })
+    .expect("the login app starts")
+}
+
+/// Status, body and headers without `Date` (and without cookie values), for comparison.
+fn shape(resp: &Response) -> (u16, Vec<u8>, Vec<(String, String)>) {
+    let mut headers: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+        .map(|(n, v)| {
+            let v = if n.eq_ignore_ascii_case("set-cookie") {
+                v.split_once('=').map_or(v.clone(), |(name, _)| format!("{name}=…"))
+            } else {
+                v.clone()
+            };
+            (n.to_ascii_lowercase(), v)
+        })
+        .collect();
+    headers.sort();
+    (resp.status, resp.body.clone(), headers)
+}
+
+#[test]
+fn every_failed_login_is_identical_and_verifies_exactly_once() {
+    let hasher = CountingHasher::new();
+    let server = serve(hasher.clone());
+    // Lock `locked` (one failure allowed per username).
+    let resp = server
+        .send(&post_form("/login", &[("username", "locked"), ("password", "wrong")]))
+        .unwrap();
+    assert_eq!(resp.status, 401);
+
+    let cases = [
+        ("wrong password", "ann", "wrong"),
+        ("unknown user", "nobody", PASSWORD),
+        ("inactive user", "off", PASSWORD),
+        ("user without a password", "nopass", PASSWORD),
+        ("user without a password, empty guess", "nopass", "x"),
+        ("throttled user, right password", "locked", PASSWORD),
+    ];
+    let mut shapes = Vec::new();
+    for (why, username, password) in cases {
+        let before = hasher.verify_calls();
+        let resp = server
+            .send(&post_form("/login", &[("username", username), ("password", password)]))
+            .unwrap();
+        assert_eq!(resp.status, 401, "{why}: {}", resp.text());
+        assert_eq!(
+            hasher.verify_calls() - before,
+            1,
+            "{why}: the password hasher runs exactly once"
+        );
+        assert_eq!(resp.header("cache-control"), Some("no-store"), "{why}");
+        assert!(resp.cookie(SESSION_COOKIE).is_none(), "{why}: no session is created");
+        shapes.push((why, shape(&resp)));
+    }
+    for pair in shapes.windows(2) {
+        assert_eq!(
+            pair[0].1, pair[1].1,
+            "{} and {} answer differently",
+            pair[0].0, pair[1].0
+        );
+    }
+    assert_eq!(hasher.hash_calls(), 0, "failures never hash a new password");
+
+    // The right password works for a user who has not failed: the failures were real checks.
+    let before = hasher.verify_calls();
+    let ok = server
+        .send(&post_form("/login", &[("username", "bob"), ("password", PASSWORD)]))
+        .unwrap();
+    assert_eq!(ok.status, 303);
+    assert_eq!(hasher.verify_calls() - before, 1);
+    assert_eq!(ok.header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn cross_site_login_is_refused_before_any_password_check() {
+    let hasher = CountingHasher::new();
+    let server = serve(hasher.clone());
+    let host = server.addr().to_string();
+    for (why, req) in cross_site_variants("/login", &host) {
+        let req = req.form(&[("username", "ann"), ("password", PASSWORD)]);
+        let resp = server.send(&req).unwrap();
+        assert_eq!(resp.status, 403, "{why}");
+        assert!(resp.cookie(SESSION_COOKIE).is_none(), "{why}");
+    }
+    assert_eq!(hasher.verify_calls(), 0, "refused before the hasher");
+    let same = server
+        .send(
+            &post_form("/login", &[("username", "ann"), ("password", PASSWORD)])
+                .header("Origin", format!("http://{host}"))
+                .header("Sec-Fetch-Site", "same-origin"),
+        )
+        .unwrap();
+    assert_eq!(same.status, 303, "a same-origin login works");
+}
+
+/// A POST to `target` the way a hostile page would send it, in each disguise.
+fn cross_site_variants(target: &str, host: &str) -> Vec<(&'static str, Request)> {
+    vec![
+        (
+            "Sec-Fetch-Site: cross-site",
+            Request::post(target).header("Sec-Fetch-Site", "cross-site"),
+        ),
+        (
+            "Sec-Fetch-Site: CROSS-SITE",
+            Request::post(target).header("Sec-Fetch-Site", "CROSS-SITE"),
+        ),
+        (
+            "foreign Origin",
+            Request::post(target).header("Origin", "http://evil.example"),
+        ),
+        (
+            "foreign Origin with the same port",
+            Request::post(target).header(
+                "Origin",
+                format!("http://evil.example:{}", host.rsplit(':').next().unwrap_or("80")),
+            ),
+        ),
+        ("Origin: null", Request::post(target).header("Origin", "null")),
+        (
+            "same-origin claim, foreign Origin",
+            Request::post(target)
+                .header("Sec-Fetch-Site", "same-origin")
+                .header("Origin", "https://evil.example"),
+        ),
+        (
+            "Origin of the host on another scheme's default port",
+            Request::post(target).header("Origin", format!("https://{}", host.split(':').next().unwrap_or(host))),
+        ),
+    ]
+}
+
+#[test]
+fn the_demo_refuses_cross_site_logout_and_impersonation() {
+    let Some(store) = sqlite_store("adv_csrf") else { return };
+    let demo = start_demo(&store);
+    let host = demo.addr().to_string();
+    let user_id = store
+        .sql("SELECT id FROM users WHERE email = 'user@example.com'")
+        .unwrap();
+
+    let mut root = demo.client();
+    login(&mut root, "root@example.com");
+    let cookie = root.jar().get(SESSION_COOKIE).unwrap().to_owned();
+    for (why, req) in cross_site_variants("/logout", &host) {
+        let mut attacker_page = client_with(demo.addr(), &[(SESSION_COOKIE, &cookie)]);
+        assert_eq!(
+            attacker_page.send(&req.form::<&str, &str>(&[])).unwrap().status,
+            403,
+            "logout, {why}"
+        );
+    }
+    assert_eq!(whoami(&mut root).0, "authenticated", "no cross-site logout happened");
+    for (why, req) in cross_site_variants("/impersonate", &host) {
+        let mut attacker_page = client_with(demo.addr(), &[(SESSION_COOKIE, &cookie)]);
+        let resp = attacker_page.send(&req.form(&[("user_id", user_id.as_str())])).unwrap();
+        assert_eq!(resp.status, 403, "impersonate, {why}");
+    }
+    assert_eq!(
+        whoami(&mut root).1.as_deref(),
+        Some("root@example.com"),
+        "no cross-site impersonation"
+    );
+
+    let resp = root.send(&post_form("/impersonate", &[("user_id", &user_id)])).unwrap();
+    assert_eq!(resp.status, 303);
+    let cookie = root.jar().get(SESSION_COOKIE).unwrap().to_owned();
+    for (why, req) in cross_site_variants("/impersonate/exit", &host) {
+        let mut attacker_page = client_with(demo.addr(), &[(SESSION_COOKIE, &cookie)]);
+        assert_eq!(
+            attacker_page.send(&req.form::<&str, &str>(&[])).unwrap().status,
+            403,
+            "impersonate/exit, {why}"
+        );
+    }
+    assert_eq!(
+        whoami(&mut root).1.as_deref(),
+        Some("user@example.com"),
+        "still impersonating"
+    );
+    // A cross-site login cannot swap the victim's session for the attacker's account either.
+    for (why, req) in cross_site_variants("/login", &host) {
+        let mut attacker_page = client_with(demo.addr(), &[(SESSION_COOKIE, &cookie)]);
+        let resp = attacker_page
+            .send(&req.form(&[("username", "user@example.com"), ("password", PASSWORD)]))
+            .unwrap();
+        assert_eq!(resp.status, 403, "login, {why}");
+    }
+}
+
+#[test]
+fn the_demo_never_lets_login_answers_be_cached() {
+    let Some(store) = sqlite_store("adv_no_store") else {
+        return;
+    };
+    let demo = start_demo(&store);
+    let mut client = demo.client();
+    let page = client.send(&Request::get("/login")).unwrap();
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    for (user, password) in [
+        ("root@example.com", "wrong"),
+        ("nobody@example.com", PASSWORD),
+        ("disabled@example.com", PASSWORD),
+        ("root@example.com", PASSWORD),
+    ] {
+        let resp = client
+            .send(&post_form("/login", &[("username", user), ("password", password)]))
+            .unwrap();
+        assert_eq!(
+            resp.header("cache-control"),
+            Some("no-store"),
+            "{user}/{password}: {}",
+            resp.status
+        );
+    }
+    let resp = client.send(&post_form("/logout", &[])).unwrap();
+    assert_eq!(resp.header("cache-control"), Some("no-store"), "logout");
+}
