@@ -176,7 +176,9 @@ fn safe_next_refuses_every_hostile_value() {
 /// another origin: one leading `/`, no second `/` or `\` after it, visible ASCII only.
 #[test]
 fn whatever_safe_next_accepts_is_a_local_path() {
-    let alphabet = ['/', '\\', '.', ':', '%', '2', 'f', 'F', '5', 'c', 'C', 'a', '\t', '\n', ' ', '@', '?', '#'];
+    let alphabet = [
+        '/', '\\', '.', ':', '%', '2', 'f', 'F', '5', 'c', 'C', 'a', '\t', '\n', ' ', '@', '?', '#',
+    ];
     let mut accepted = 0;
     // Every string of up to four characters over the alphabet, after a leading `/`.
     let mut stack = vec![String::from("/")];
@@ -286,15 +288,13 @@ fn the_demo_login_only_redirects_to_local_paths() {
     // A failed login echoes `next` into the form: escaped, never markup.
     let xss = "/\"><script>alert(1)</script>";
     let resp = server
-        .send(&Request::post("/login").form(&[
-            ("username", "user@example.com"),
-            ("password", "wrong"),
-            ("next", xss),
-        ]))
+        .send(&Request::post("/login").form(&[("username", "user@example.com"), ("password", "wrong"), ("next", xss)]))
         .unwrap();
     assert_eq!(resp.status, 200);
     assert!(!resp.text().contains("<script>alert(1)"), "{}", resp.text());
-    let resp = server.get(&format!("/login?next={}", "%22%3E%3Cscript%3Ealert(1)%3C/script%3E")).unwrap();
+    let resp = server
+        .get(&format!("/login?next={}", "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"))
+        .unwrap();
     assert!(!resp.text().contains("<script>alert(1)"), "{}", resp.text());
     println!("{rows} logins");
     drop(server);
@@ -317,8 +317,16 @@ fn the_login_redirect_carries_path_and_query_never_the_host() {
     let browser = |req: Request| req.header("Accept", "text/html");
     let cases: Vec<(&str, Request, Option<&str>)> = vec![
         ("plain", browser(Request::get("/app")), Some("/app")),
-        ("with a query", browser(Request::get("/app?tab=2&x=%2F")), Some("/app?tab=2&x=%2F")),
-        ("hostile Host", browser(Request::get("/app").header("Host", "evil.example")), Some("/app")),
+        (
+            "with a query",
+            browser(Request::get("/app?tab=2&x=%2F")),
+            Some("/app?tab=2&x=%2F"),
+        ),
+        (
+            "hostile Host",
+            browser(Request::get("/app").header("Host", "evil.example")),
+            Some("/app"),
+        ),
         (
             "Host with a path",
             browser(Request::get("/app?a=b").header("Host", "evil.example/x")),

@@ -397,6 +397,8 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
                 Ok(value) => Lookup::integer(column, value),
                 Err(_) => return Ok(None),
             },
+            // No stored text holds NUL, and PostgreSQL refuses it in a parameter with an error.
+            IdType::Text if id.contains('\0') => return Ok(None),
             IdType::Text => Lookup::text(column, id.to_owned()),
             IdType::Uuid if is_uuid(id) => Lookup::uuid(column, id.to_ascii_lowercase(), C::DIALECT),
             IdType::Uuid => return Ok(None),
@@ -434,7 +436,8 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
     }
 
     async fn find_by_username(&self, username: &str) -> ProviderResult<U> {
-        if username.is_empty() {
+        // A NUL cannot match (PostgreSQL would answer an error, and the login a 500).
+        if username.is_empty() || username.contains('\0') {
             return Ok(None);
         }
         let column = &self.config.username_column;
@@ -447,7 +450,7 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
     }
 
     async fn find_by_token(&self, token: &str) -> ProviderResult<U> {
-        if token.is_empty() {
+        if token.is_empty() || token.contains('\0') {
             return Ok(None);
         }
         let value = if self.config.hashed_tokens {
