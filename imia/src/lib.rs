@@ -58,13 +58,33 @@
 //!   which scopes.
 //! - **Errors** ([`error`]) answer with deliberate statuses and empty bodies: 401 (or a redirect to
 //!   the login page), 403, 400, and opaque 500/503 when a store fails.
+//! - **Sessions** (feature `session`): [`login`] checks passwords ([`password`]) and logs users
+//!   in and out, [`remember`] keeps them logged in across browser restarts, [`impersonation`]
+//!   lets staff act as a user, [`csrf`] refuses cross-site state changes, [`redirect`] keeps the
+//!   way back after a login local.
+//! - **Databases** (features `sqlite`, `postgres`, `mysql`): the `diesel` module has a user
+//!   provider, a session store and a remember-me store over diesel-async.
+//! - **Tests** of apps that use imia: [`testing`] puts a user on a test request, or logs one in
+//!   through the app's own session configuration.
+//!
+//! # Guide
+//!
+//! The guide is in the repository's `docs/` directory (start at `docs/README.md`): fifteen
+//! chapters from a quick start to deployment on several servers, the security model, migrating
+//! from the Python library and testing. Its code blocks run as doctests of this crate.
 //!
 //! # Feature flags
 //!
 //! | Name | Description | Default? |
 //! |---|---|---|
-//! | `macros` | the `imia-macros` crate | yes |
-//! | `session` | [`authenticator::SessionAuthenticator`] on actix-session | yes |
+//! | `macros` | `#[derive(UserLike)]` and `#[protected]` (the `imia-macros` crate) | yes |
+//! | `session` | sessions on actix-session: [`authenticator::SessionAuthenticator`], `login`, `remember`, `impersonation`, [`StrictSessionStore`], [`TimeoutSessionStore`], the session cookie helpers of [`testing`] | yes |
+//! | `diesel` | the `diesel` module's building blocks over diesel-async and deadpool; pick a backend below | no |
+//! | `sqlite` | `diesel` on SQLite, compiled in (no system library) | no |
+//! | `postgres` | `diesel` on PostgreSQL through tokio-postgres (no libpq) | no |
+//! | `mysql` | `diesel` on MySQL and MariaDB through mysql_async (no libmysqlclient) | no |
+//!
+//! Each feature builds alone. [`testing`] is always compiled: see its documentation for why.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -120,3 +140,21 @@ pub use imia_macros::{UserLike, protected};
 pub use session_timeout::TimeoutSessionStore;
 #[cfg(feature = "session")]
 pub use strict_store::{SESSION_ORIGIN_KEY, StrictSessionStore};
+
+// The guide in `docs/`: the code blocks of every chapter run as doctests.
+#[cfg(all(doctest, feature = "macros", feature = "session"))]
+mod guide {
+    #[doc = include_str!("../../docs/README.md")]
+    mod contents {}
+    #[doc = include_str!("../../docs/quick-start.md")]
+    mod quick_start {}
+    #[doc = include_str!("../../docs/users.md")]
+    mod users {}
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../docs/providers.md")]
+    mod providers {}
+    #[doc = include_str!("../../docs/middleware.md")]
+    mod middleware {}
+    #[doc = include_str!("../../docs/authenticators.md")]
+    mod authenticators {}
+}
