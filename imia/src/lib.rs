@@ -157,4 +157,13 @@ mod guide {
     mod middleware {}
     #[doc = include_str!("../../docs/authenticators.md")]
     mod authenticators {}
+    #[doc = include_str!("../../docs/extractors.md")]
+    mod extractors {}
+    #[doc = include_str!("../../docs/protected.md")]
+    mod protected {}
+    #[doc = include_str!("../../docs/passwords.md")]
+    mod passwords {}
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../docs/login.md")]
+    mod login {}
 }
