@@ -166,4 +166,18 @@ mod guide {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../docs/login.md")]
     mod login {}
+    #[doc = include_str!("../../docs/remember-me.md")]
+    mod remember_me {}
+    #[doc = include_str!("../../docs/impersonation.md")]
+    mod impersonation {}
+    #[cfg(feature = "postgres")]
+    #[doc = include_str!("../../docs/deployment.md")]
+    mod deployment {}
+    #[doc = include_str!("../../docs/security.md")]
+    mod security {}
+    #[doc = include_str!("../../docs/migrating.md")]
+    mod migrating {}
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../docs/testing.md")]
+    mod testing {}
 }
