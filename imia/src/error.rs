@@ -158,6 +158,27 @@ impl fmt::Debug for Denial {
 }
 
 /// Why a request was not served as it asked. Every variant renders an empty body.
+///
+/// Extractors, `#[protected]`, [`require_scopes`](crate::require_scopes) and custom
+/// authenticators return it; as an actix-web `ResponseError` it answers with the status of its
+/// variant.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::ResponseError;
+/// use imia::error::{AuthError, ProviderError};
+///
+/// assert_eq!(AuthError::Forbidden.status_code(), 403);
+/// assert_eq!(AuthError::Malformed.status_code(), 400);
+/// let down = ProviderError::unavailable(std::io::Error::other("db:5432 refused"));
+/// let err = AuthError::from(down);
+/// assert_eq!(err.status_code(), 503);
+/// assert!(err.is_server_error());
+/// // Opaque: the cause is for the logs, never the body.
+/// let body = actix_web::body::MessageBody::size(&err.error_response().into_body());
+/// assert_eq!(body, actix_web::body::BodySize::Sized(0));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
@@ -234,6 +255,28 @@ impl ResponseError for AuthError {
 
 /// The [`Authentication`](crate::Authentication) builder was given a configuration that cannot
 /// work. Reported at start-up, never per request.
+///
+/// # Examples
+///
+/// ```
+/// use std::borrow::Cow;
+/// use imia::{Authentication, Fallback, UserLike, authenticator::ApiKeyAuthenticator, error::ConfigError, provider::InMemoryProvider};
+///
+/// #[derive(Clone)]
+/// struct User;
+/// impl UserLike for User {
+///     fn id(&self) -> Cow<'_, str> { "u".into() }
+/// }
+///
+/// let users = InMemoryProvider::new([User]);
+/// let err = Authentication::builder()
+///     .authenticator(ApiKeyAuthenticator::new(users))
+///     .fallback(Fallback::Redirect) // but no login_url
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, ConfigError::MissingLoginUrl));
+/// assert!(matches!(Authentication::builder().build(), Err(ConfigError::NoAuthenticator)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {

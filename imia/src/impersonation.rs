@@ -48,6 +48,31 @@ pub const DEFAULT_QUERY_PARAM: &str = "_impersonate";
 pub const EXIT_VALUE: &str = "__exit__";
 
 /// Decides whether `impersonator` may act as `target`.
+///
+/// It is asked only about impersonators who hold the impersonation scope: a policy can narrow
+/// who may be impersonated, never widen who may impersonate.
+///
+/// # Examples
+///
+/// ```
+/// use imia::{UserLike, impersonation::{Impersonation, ImpersonationPolicy}, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, scopes: Vec<String> }
+///
+/// /// Support may act only as customers: active users without any scope.
+/// struct CustomersOnly;
+///
+/// impl ImpersonationPolicy for CustomersOnly {
+///     fn allows(&self, impersonator: &dyn UserLike, target: &dyn UserLike, _scope: &str) -> bool {
+///         target.is_active() && target.id() != impersonator.id() && target.scopes().is_empty()
+///     }
+/// }
+///
+/// let users = InMemoryProvider::new(Vec::<User>::new());
+/// let impersonation = Impersonation::new(users).policy(CustomersOnly);
+/// # let _ = impersonation;
+/// ```
 pub trait ImpersonationPolicy: Send + Sync + 'static {
     /// Whether the impersonation is allowed. `scope` is the impersonation scope.
     fn allows(&self, impersonator: &dyn UserLike, target: &dyn UserLike, scope: &str) -> bool;
@@ -55,6 +80,22 @@ pub trait ImpersonationPolicy: Send + Sync + 'static {
 
 /// The default policy: the target is active, is not the impersonator, does not hold the
 /// impersonation scope, and holds no scope the impersonator lacks.
+///
+/// # Examples
+///
+/// ```
+/// use imia::{UserLike, impersonation::{DEFAULT_SCOPE, DefaultPolicy, ImpersonationPolicy}};
+///
+/// #[derive(UserLike)]
+/// struct User { id: u32, scopes: Vec<String> }
+///
+/// let staff = User { id: 1, scopes: vec![DEFAULT_SCOPE.into(), "orders:read".into()] };
+/// let customer = User { id: 2, scopes: vec!["orders:read".into()] };
+/// let admin = User { id: 3, scopes: vec!["admin".into()] };
+/// assert!(DefaultPolicy.allows(&staff, &customer, DEFAULT_SCOPE));
+/// assert!(!DefaultPolicy.allows(&staff, &admin, DEFAULT_SCOPE)); // a scope staff lacks
+/// assert!(!DefaultPolicy.allows(&staff, &staff, DEFAULT_SCOPE)); // oneself
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPolicy;
 
@@ -69,6 +110,28 @@ impl ImpersonationPolicy for DefaultPolicy {
 
 /// An extra, async condition on the real user before any impersonation (office hours, a
 /// second factor). It can only refuse more: the scope is required anyway.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::HttpRequest;
+/// use imia::{UserLike, UserToken, impersonation::{Impersonation, ImpersonationGuard}, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32 }
+///
+/// /// Only from the office network (the proxy in front sets `X-Office: 1`).
+/// struct FromTheOffice;
+///
+/// impl ImpersonationGuard for FromTheOffice {
+///     async fn allow(&self, req: &HttpRequest, _real: &UserToken) -> bool {
+///         req.headers().get("x-office").is_some_and(|v| v == "1")
+///     }
+/// }
+///
+/// let impersonation = Impersonation::new(InMemoryProvider::new(Vec::<User>::new())).guard(FromTheOffice);
+/// # let _ = impersonation;
+/// ```
 pub trait ImpersonationGuard: Send + Sync + 'static {
     /// Whether `real` may impersonate at all on this request.
     fn allow(&self, req: &HttpRequest, real: &UserToken) -> impl Future<Output = bool>;
@@ -310,7 +373,20 @@ impl<P: UserProvider> Impersonation<P> {
 }
 
 /// Ends a stateful impersonation: removes it from the session and renews the session id.
-/// Returns whether one was running.
+/// Returns whether one was running. The request's token becomes the real user's again.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{HttpRequest, HttpResponse};
+/// use imia::impersonation;
+///
+/// /// `POST /impersonate/exit`, the banner's button.
+/// async fn exit(req: HttpRequest) -> HttpResponse {
+///     impersonation::stop(&req);
+///     HttpResponse::SeeOther().insert_header(("Location", "/")).finish()
+/// }
+/// ```
 pub fn stop(req: &HttpRequest) -> bool {
     let session = req.get_session();
     let Ok(Some(stored)) = session.remove_as::<Stored>(IMPERSONATION_SESSION_KEY).transpose() else {
@@ -333,6 +409,18 @@ pub fn stop(req: &HttpRequest) -> bool {
 }
 
 /// Whether the request is made by a real user acting as another.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::test::TestRequest;
+/// use imia::{UserToken, impersonation, testing::{TestRequestExt as _, TestUser}};
+///
+/// let real = TestUser::new("staff").into_token();
+/// let req = TestRequest::get().to_http_request().acting_as(UserToken::impersonated(TestUser::new("customer"), real));
+/// assert!(impersonation::is_impersonating(&req));
+/// assert_eq!(impersonation::original_user(&req).and_then(|t| t.id().map(|i| i.into_owned())).as_deref(), Some("staff"));
+/// ```
 pub fn is_impersonating(req: &HttpRequest) -> bool {
     req.user_token().is_some_and(|t| t.is_impersonated())
 }

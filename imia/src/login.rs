@@ -99,6 +99,34 @@ impl From<PasswordError> for LoginError {
 /// A check run before the password is verified: refuse a login for a reason of the app's
 /// (a closed account, a maintenance window, a CAPTCHA). `user` is `None` when the username is
 /// unknown: do not reveal that through your answer.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::HttpRequest;
+/// use imia::{SecretKey, UserLike, login::{LoginGuard, LoginManager}, password::Argon2Hasher, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, locked: bool }
+///
+/// /// Refuses locked accounts with the answer a wrong password gets.
+/// struct NotLocked;
+///
+/// impl LoginGuard<User> for NotLocked {
+///     async fn check(&self, _req: &HttpRequest, _username: &str, user: Option<&User>) -> Result<(), actix_web::Error> {
+///         match user {
+///             Some(user) if user.locked => Err(actix_web::error::ErrorUnauthorized("")),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+///
+/// let users = InMemoryProvider::new(Vec::<User>::new());
+/// let logins = LoginManager::builder(users, Argon2Hasher::default(), SecretKey::generate())
+///     .guard(NotLocked)
+///     .build();
+/// # let _ = logins;
+/// ```
 pub trait LoginGuard<U>: Send + Sync + 'static {
     /// `Ok(())` to go on, or the error to answer with.
     fn check(
@@ -129,7 +157,7 @@ impl<U, G: LoginGuard<U>> DynGuard<U> for G {
     }
 }
 
-/// Who is trying to log in, for throttling.
+/// Who is trying to log in, for throttling: what a [`LoginThrottle`] is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt<'a> {
     /// The username as typed.
@@ -139,6 +167,41 @@ pub struct Attempt<'a> {
 }
 
 /// Limits login attempts. A locked attempt fails exactly like a wrong password.
+///
+/// [`InMemoryThrottle`] counts in process memory; implement this trait over a shared store
+/// (Redis, the database) when several servers must share the counts.
+///
+/// # Examples
+///
+/// ```
+/// use std::{collections::HashMap, sync::Mutex};
+/// use imia::login::{Attempt, LoginThrottle};
+///
+/// /// At most three failures per username, ever (a real one would expire them).
+/// #[derive(Default)]
+/// struct ThreeStrikes(Mutex<HashMap<String, u32>>);
+///
+/// impl LoginThrottle for ThreeStrikes {
+///     async fn allow(&self, attempt: Attempt<'_>) -> bool {
+///         self.0.lock().unwrap().get(attempt.username).is_none_or(|n| *n < 3)
+///     }
+///     async fn failed(&self, attempt: Attempt<'_>) {
+///         *self.0.lock().unwrap().entry(attempt.username.to_owned()).or_default() += 1;
+///     }
+///     async fn succeeded(&self, attempt: Attempt<'_>) {
+///         self.0.lock().unwrap().remove(attempt.username);
+///     }
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let throttle = ThreeStrikes::default();
+/// let attempt = Attempt { username: "ann", addr: None };
+/// for _ in 0..3 {
+///     throttle.failed(attempt).await;
+/// }
+/// assert!(!throttle.allow(attempt).await);
+/// # });
+/// ```
 pub trait LoginThrottle: Send + Sync + 'static {
     /// Whether this attempt may proceed.
     fn allow(&self, attempt: Attempt<'_>) -> impl Future<Output = bool>;
@@ -594,6 +657,26 @@ pub(crate) fn write_session(
 /// Logs `user` in without checking a password: after a sign-up, or to set up tests. Renews
 /// the session like a login.
 ///
+/// For tests, [`testing::login_cookie`](crate::testing::login_cookie) returns the session cookie
+/// of such a login without a route in the app.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{HttpRequest, HttpResponse, web};
+/// use imia::{SecretKey, UserLike, login::login_user};
+///
+/// #[derive(UserLike)]
+/// struct User { id: u64, email: String }
+///
+/// /// After the e-mail address is confirmed: the new user is logged in.
+/// async fn confirm(req: HttpRequest, secret: web::Data<SecretKey>) -> actix_web::Result<HttpResponse> {
+///     let user = User { id: 42, email: "new@example.com".into() }; // from the database
+///     login_user(&req, user, &secret)?;
+///     Ok(HttpResponse::SeeOther().insert_header(("Location", "/app")).finish())
+/// }
+/// ```
+///
 /// # Errors
 ///
 /// [`LoginError::Internal`] when the session cannot store the values.
@@ -603,6 +686,21 @@ pub fn login_user<U: UserLike>(req: &HttpRequest, user: U, secret: &SecretKey) -
 }
 
 /// Logs out: purges the session (server-side stores delete it) and makes the request anonymous.
+///
+/// Also call [`RememberMe::forget`](crate::remember::RememberMe::forget) first when the app uses
+/// remember-me. Serve it on `POST` behind [`csrf::SameOrigin`](crate::csrf::SameOrigin), so that
+/// other sites cannot log users out.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{HttpRequest, HttpResponse};
+///
+/// async fn logout(req: HttpRequest) -> HttpResponse {
+///     imia::login::logout(&req);
+///     HttpResponse::SeeOther().insert_header(("Location", "/login")).finish()
+/// }
+/// ```
 pub fn logout(req: &HttpRequest) {
     let session = req.get_session();
     if let Ok(Some(id)) = session.get::<String>(SESSION_USER_KEY) {
@@ -614,6 +712,22 @@ pub fn logout(req: &HttpRequest) {
 
 /// After the current user's password changed to `new_hash`: renews the session id and stores the
 /// new fingerprint, so this session stays logged in while every other one ends.
+///
+/// [`LoginManager::change_password`] calls it; call it yourself when you store a new password
+/// another way (a password reset by e-mail while logged in).
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{HttpRequest, HttpResponse, web};
+/// use imia::{SecretKey, login::update_session_auth_hash};
+///
+/// async fn after_reset(req: HttpRequest, secret: web::Data<SecretKey>) -> actix_web::Result<HttpResponse> {
+///     let new_hash = "$argon2id$v=19$..."; // what was just stored for the user
+///     update_session_auth_hash(&req, new_hash, &secret)?;
+///     Ok(HttpResponse::Ok().body("password changed; your other sessions have ended"))
+/// }
+/// ```
 ///
 /// # Errors
 ///

@@ -23,6 +23,34 @@ pub use paths::PathPattern;
 use paths::Protection;
 
 /// What the middleware does when nobody authenticated on a protected path.
+///
+/// # Examples
+///
+/// ```
+/// use std::borrow::Cow;
+/// use actix_web::{App, test, web};
+/// use imia::{Authentication, Fallback, UserLike, authenticator::TokenAuthenticator, provider::InMemoryProvider};
+///
+/// #[derive(Clone)]
+/// struct User;
+/// impl UserLike for User {
+///     fn id(&self) -> Cow<'_, str> { "u".into() }
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let users = InMemoryProvider::new([User]);
+/// for (fallback, status) in [(Fallback::Nothing, 200), (Fallback::Error, 401)] {
+///     let auth = Authentication::builder()
+///         .authenticator(TokenAuthenticator::bearer(users.clone()))
+///         .fallback(fallback)
+///         .build()
+///         .unwrap();
+///     let app = test::init_service(App::new().wrap(auth).route("/", web::get().to(|| async { "hi" }))).await;
+///     let resp = test::call_service(&app, test::TestRequest::get().to_request()).await;
+///     assert_eq!(resp.status(), status);
+/// }
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Fallback {
@@ -38,6 +66,34 @@ pub enum Fallback {
 }
 
 /// What the middleware does when an authenticator rejects the credentials it found.
+///
+/// # Examples
+///
+/// ```
+/// use std::borrow::Cow;
+/// use actix_web::{App, test, web};
+/// use imia::{Authentication, OnRejected, UserLike, authenticator::TokenAuthenticator, provider::InMemoryProvider};
+///
+/// #[derive(Clone)]
+/// struct User;
+/// impl UserLike for User {
+///     fn id(&self) -> Cow<'_, str> { "u".into() }
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let users = InMemoryProvider::new([User]);
+/// for (on_rejected, status) in [(OnRejected::Respond, 401), (OnRejected::Anonymous, 200)] {
+///     let auth = Authentication::builder()
+///         .authenticator(TokenAuthenticator::bearer(users.clone()))
+///         .on_rejected(on_rejected)
+///         .build()
+///         .unwrap();
+///     let app = test::init_service(App::new().wrap(auth).route("/", web::get().to(|| async { "hi" }))).await;
+///     let req = test::TestRequest::get().insert_header(("Authorization", "Bearer unknown-token")).to_request();
+///     assert_eq!(test::call_service(&app, req).await.status(), status);
+/// }
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OnRejected {
@@ -205,6 +261,34 @@ impl fmt::Debug for Authentication {
 
 /// One authenticator, or a tuple of them, for [`Authentication::new`] and
 /// [`AuthenticationBuilder::authenticators`].
+///
+/// # Examples
+///
+/// One chain for two middlewares (pages with a login redirect, an API with 401s), built once:
+///
+/// ```
+/// use std::borrow::Cow;
+/// use imia::{
+///     Authentication, Fallback, IntoAuthenticators, UserLike,
+///     authenticator::{ApiKeyAuthenticator, TokenAuthenticator},
+///     provider::InMemoryProvider,
+/// };
+///
+/// #[derive(Clone)]
+/// struct User;
+/// impl UserLike for User {
+///     fn id(&self) -> Cow<'_, str> { "u".into() }
+/// }
+///
+/// fn chain(users: &InMemoryProvider<User>) -> impl IntoAuthenticators + use<> {
+///     (TokenAuthenticator::bearer(users.clone()), ApiKeyAuthenticator::new(users.clone()))
+/// }
+///
+/// let users = InMemoryProvider::new([User]);
+/// let pages = Authentication::builder().authenticators(chain(&users)).login_url("/login").build().unwrap();
+/// let api = Authentication::builder().authenticators(chain(&users)).fallback(Fallback::Error).build().unwrap();
+/// # let _ = (pages, api);
+/// ```
 pub trait IntoAuthenticators {
     #[doc(hidden)]
     fn into_authenticators(self) -> Chain;

@@ -87,6 +87,48 @@ impl fmt::Debug for RememberToken {
 
 /// Keeps remember-me tokens. Rotation must be atomic: two requests rotating the same token at
 /// once must not both succeed.
+///
+/// imia ships [`InMemoryRememberStore`] and, with a Diesel backend, `DieselRememberStore`.
+/// Implement it for another store (Redis: a hash per selector and a set per user; rotate with a
+/// compare-and-set script).
+///
+/// # Examples
+///
+/// A store that delegates to another and counts rotations:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use imia::{error::ProviderError, remember::{InMemoryRememberStore, RememberStore, RememberToken}};
+///
+/// #[derive(Default)]
+/// struct Counted { inner: InMemoryRememberStore, rotations: AtomicU64 }
+///
+/// impl RememberStore for Counted {
+///     async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
+///         self.inner.insert(token).await
+///     }
+///     async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
+///         self.inner.find(selector).await
+///     }
+///     async fn rotate(&self, selector: &str, current: &str, new: &str, now: i64) -> Result<bool, ProviderError> {
+///         let rotated = self.inner.rotate(selector, current, new, now).await?;
+///         if rotated {
+///             self.rotations.fetch_add(1, Ordering::Relaxed);
+///         }
+///         Ok(rotated)
+///     }
+///     async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
+///         self.inner.delete(selector).await
+///     }
+///     async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
+///         self.inner.delete_user(user_id).await
+///     }
+///     async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
+///         self.inner.delete_expired(now).await
+///     }
+/// }
+/// # let _ = Counted::default();
+/// ```
 pub trait RememberStore: Send + Sync + 'static {
     /// Stores a new token.
     fn insert(&self, token: &RememberToken) -> impl Future<Output = Result<(), ProviderError>>;
@@ -110,7 +152,32 @@ pub trait RememberStore: Send + Sync + 'static {
 }
 
 /// Remember-me tokens in memory (one process; lost at restart). For tests and single-server
-/// apps.
+/// apps. Cloning shares the tokens.
+///
+/// # Examples
+///
+/// ```
+/// use imia::remember::{InMemoryRememberStore, RememberStore, RememberToken};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let store = InMemoryRememberStore::new();
+/// let token = RememberToken {
+///     selector: "sel".into(),
+///     validator_hash: "h1".into(),
+///     previous_hash: None,
+///     rotated_at: 0,
+///     user_id: "7".into(),
+///     series: "s".into(),
+///     expires_at: i64::MAX,
+/// };
+/// store.insert(&token).await.unwrap();
+/// assert!(store.rotate("sel", "h1", "h2", 1).await.unwrap());
+/// assert!(!store.rotate("sel", "h1", "h3", 2).await.unwrap()); // already rotated: atomic
+/// assert_eq!(store.find("sel").await.unwrap().unwrap().previous_hash.as_deref(), Some("h1"));
+/// assert_eq!(store.delete_user("7").await.unwrap(), 1);
+/// assert!(store.is_empty());
+/// # });
+/// ```
 #[derive(Clone, Default)]
 pub struct InMemoryRememberStore {
     tokens: Arc<Mutex<HashMap<String, RememberToken>>>,
