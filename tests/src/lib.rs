@@ -10,6 +10,8 @@
 //!   `chromedriver`, for browser tests.
 //! - [`live`]: serves an actix-web application in-process on a real loopback socket, so tests
 //!   can share state with it (counters, switchable faults) and still send raw bytes.
+//! - [`faults`]: a TCP proxy that can be cut or silenced, a private `redis-server` to stop and
+//!   restart, and a minimal Redis client, for fault-injection tests.
 //! - [`session_attack`]: the real PostgreSQL/Redis servers (skipped outside CI when missing),
 //!   the demo on each session store, and reading or forging the server-side state behind a
 //!   session cookie, for the adversarial session, login, impersonation and concurrency tests.
@@ -29,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod faults;
 pub mod http;
 pub mod live;
 pub mod server;
