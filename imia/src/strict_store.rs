@@ -82,7 +82,7 @@ const PRUNE_ABOVE: usize = 1024;
 /// is treated as gone (a following save cannot carry the login) and the delete goes on.
 pub struct StrictSessionStore<S> {
     inner: S,
-    gone: Arc<Mutex<HashMap<String, Instant>>>,
+    ended: EndedSessions,
 }
 
 impl<S> StrictSessionStore<S> {
@@ -90,7 +90,7 @@ impl<S> StrictSessionStore<S> {
     pub fn new(inner: S) -> Self {
         Self {
             inner,
-            gone: Arc::default(),
+            ended: EndedSessions::default(),
         }
     }
 
@@ -98,29 +98,79 @@ impl<S> StrictSessionStore<S> {
     pub fn inner(&self) -> &S {
         &self.inner
     }
-
-    fn note_gone(&self, origin: String) {
-        let now = Instant::now();
-        let mut gone = self.gone.lock().unwrap_or_else(PoisonError::into_inner);
-        if gone.len() >= PRUNE_ABOVE {
-            gone.retain(|_, at| now.duration_since(*at) < GONE_NOTE_TTL);
-        }
-        gone.insert(origin, now);
-    }
-
-    fn take_gone(&self, origin: &str) -> bool {
-        let mut gone = self.gone.lock().unwrap_or_else(PoisonError::into_inner);
-        gone.remove(origin).is_some_and(|at| at.elapsed() < GONE_NOTE_TTL)
-    }
 }
 
 impl<S: Clone> Clone for StrictSessionStore<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            gone: Arc::clone(&self.gone),
+            ended: self.ended.clone(),
         }
     }
+}
+
+/// Sessions (by the SHA-256 of their key) that a `delete` found already gone, kept briefly for
+/// the `save` of the same request. Clones share the notes.
+#[derive(Clone, Default)]
+struct EndedSessions(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl EndedSessions {
+    /// Notes that the session with key hash `origin` had ended before its request wrote it.
+    fn note(&self, origin: String) {
+        let now = Instant::now();
+        let mut gone = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if gone.len() >= PRUNE_ABOVE {
+            gone.retain(|_, at| now.duration_since(*at) < GONE_NOTE_TTL);
+        }
+        gone.insert(origin, now);
+    }
+
+    /// Whether the session with key hash `origin` was noted as ended (forgetting the note).
+    fn take(&self, origin: &str) -> bool {
+        let mut gone = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        gone.remove(origin).is_some_and(|at| at.elapsed() < GONE_NOTE_TTL)
+    }
+
+    /// For `save`: removes the origin tag from `state` and, when that session had ended during
+    /// the request, its login entries too.
+    fn settle(&self, state: &mut HashMap<String, String>) {
+        let Some(origin) = take_origin(state) else { return };
+        if self.take(&origin) {
+            let dropped = drop_login(state);
+            if dropped > 0 {
+                tracing::info!(
+                    dropped_auth_keys = dropped,
+                    "a renewed session had ended during the request; saving it without the login"
+                );
+            }
+        }
+    }
+}
+
+impl fmt::Debug for EndedSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndedSessions").finish_non_exhaustive()
+    }
+}
+
+/// Tags a loaded state with the SHA-256 of the key it came from.
+fn tag_origin(state: &mut HashMap<String, String>, key: &str) {
+    let origin = serde_json::Value::String(hash_token(key)).to_string();
+    state.insert(SESSION_ORIGIN_KEY.to_owned(), origin);
+}
+
+/// Removes the origin tag from a state about to be written; the key hash it named.
+fn take_origin(state: &mut HashMap<String, String>) -> Option<String> {
+    state
+        .remove(SESSION_ORIGIN_KEY)
+        .and_then(|v| serde_json::from_str::<String>(&v).ok())
+}
+
+/// Removes the login entries from `state`; how many there were.
+fn drop_login(state: &mut HashMap<String, String>) -> usize {
+    let before = state.len();
+    state.retain(|name, _| !is_auth_key(name));
+    before - state.len()
 }
 
 impl<S> fmt::Debug for StrictSessionStore<S> {
@@ -135,11 +185,9 @@ fn is_auth_key(name: &str) -> bool {
 }
 
 /// `state` without its login entries; how many were dropped.
-fn without_login(state: HashMap<String, String>) -> (HashMap<String, String>, usize) {
-    let before = state.len();
-    let kept: HashMap<String, String> = state.into_iter().filter(|(name, _)| !is_auth_key(name)).collect();
-    let dropped = before - kept.len();
-    (kept, dropped)
+fn without_login(mut state: HashMap<String, String>) -> (HashMap<String, String>, usize) {
+    let dropped = drop_login(&mut state);
+    (state, dropped)
 }
 
 fn same_key(key: &str) -> Result<SessionKey, anyhow::Error> {
@@ -151,27 +199,12 @@ impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
         let Some(mut state) = self.inner.load(session_key).await? else {
             return Ok(None);
         };
-        let origin = serde_json::Value::String(hash_token(session_key.as_ref())).to_string();
-        state.insert(SESSION_ORIGIN_KEY.to_owned(), origin);
+        tag_origin(&mut state, session_key.as_ref());
         Ok(Some(state))
     }
 
     async fn save(&self, mut session_state: HashMap<String, String>, ttl: &Ttl) -> Result<SessionKey, SaveError> {
-        let origin = session_state
-            .remove(SESSION_ORIGIN_KEY)
-            .and_then(|v| serde_json::from_str::<String>(&v).ok());
-        if let Some(origin) = origin
-            && self.take_gone(&origin)
-        {
-            let (state, dropped) = without_login(session_state);
-            if dropped > 0 {
-                tracing::info!(
-                    dropped_auth_keys = dropped,
-                    "a renewed session had ended during the request; saving it without the login"
-                );
-            }
-            session_state = state;
-        }
+        self.ended.settle(&mut session_state);
         self.inner.save(session_state, ttl).await
     }
 
@@ -218,12 +251,12 @@ impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
         match claim {
             Ok(stored) if stored.as_ref() == session_key.as_ref() => {}
             Ok(created) => {
-                self.note_gone(origin);
+                self.ended.note(origin);
                 self.inner.delete(&created).await?;
             }
             Err(err) => {
                 tracing::warn!(error.display = %err, "could not check that a session still exists; treating it as ended");
-                self.note_gone(origin);
+                self.ended.note(origin);
             }
         }
         self.inner.delete(session_key).await
@@ -254,11 +287,33 @@ mod tests {
     }
 
     #[test]
-    fn gone_notes_are_taken_once() {
-        let store = StrictSessionStore::new(());
-        store.note_gone("a".into());
-        assert!(store.take_gone("a"));
-        assert!(!store.take_gone("a"));
-        assert!(!store.take_gone("b"));
+    fn ended_notes_are_taken_once() {
+        let ended = EndedSessions::default();
+        ended.note("a".into());
+        assert!(ended.take("a"));
+        assert!(!ended.take("a"));
+        assert!(!ended.take("b"));
+    }
+
+    #[test]
+    fn settle_drops_the_tag_and_only_an_ended_sessions_login() {
+        let ended = EndedSessions::default();
+        let state = |key: &str| {
+            let mut state: HashMap<String, String> = [("_auth_user_id", "\"1\""), ("cart", "\"x\"")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            tag_origin(&mut state, key);
+            state
+        };
+        let mut live = state("live-key");
+        ended.settle(&mut live);
+        assert_eq!(live.len(), 2, "the tag goes, the login stays: {live:?}");
+        assert!(!live.contains_key(SESSION_ORIGIN_KEY));
+
+        ended.note(hash_token("ended-key"));
+        let mut gone = state("ended-key");
+        ended.settle(&mut gone);
+        assert_eq!(gone.keys().collect::<Vec<_>>(), ["cart"]);
     }
 }

@@ -272,7 +272,8 @@ const ACTIONS: [&str; 3] = ["insert", "renew", "password"];
 
 /// `DieselSessionStore` alone is strict on the update path (a changed session whose row is
 /// gone is saved without its login) but not on renewal, which goes through delete-then-save:
-/// SECURITY.md's known limit. Pinned both ways, so a change shows.
+/// SECURITY.md's known limit, closed by [`StrictSessionStore`]. Pinned both ways, so a change
+/// shows.
 #[test]
 fn bare_diesel_store_is_strict_on_update_and_not_on_renewal() {
     let path = sqlite_sessions();
@@ -433,12 +434,24 @@ fn one_remember_me_cookie_used_in_parallel_rotates_once_and_theft_is_caught_afte
             .expect("the token table");
         assert_eq!(tokens, "1", "{store:?}: one series, not forked");
 
-        // The rotated cookie works (and rotates again).
-        let mut next = client_with(demo.addr(), &[(REMEMBER_COOKIE, &current)]);
-        assert_eq!(whoami(&mut next).0, "remembered", "{store:?}: the rotated cookie works");
-        let latest = next.jar().get(REMEMBER_COOKIE).expect("kept").to_owned();
+        // Still within the grace window, the original validator is accepted once more, without
+        // forking a second live token.
+        let mut late = client_with(demo.addr(), &[(REMEMBER_COOKIE, &original)]);
+        let resp = late.send(&Request::get("/whoami")).unwrap();
+        assert_eq!(
+            resp.json().unwrap()["state"],
+            "remembered",
+            "{store:?}: a late parallel request"
+        );
+        assert_eq!(
+            set_cookie(&resp, REMEMBER_COOKIE),
+            None,
+            "{store:?}: no second rotation"
+        );
+        assert_eq!(store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(), "1");
 
-        // After the grace window, the original validator is theft: every token is revoked.
+        // After the grace window, the original validator is theft: every token is revoked,
+        // the rotated one included.
         thread::sleep(imia::remember::DEFAULT_GRACE + Duration::from_secs(2));
         let mut thief = client_with(demo.addr(), &[(REMEMBER_COOKIE, &original)]);
         assert_eq!(
@@ -446,7 +459,7 @@ fn one_remember_me_cookie_used_in_parallel_rotates_once_and_theft_is_caught_afte
             "anonymous",
             "{store:?}: the stale validator is refused"
         );
-        let mut after = client_with(demo.addr(), &[(REMEMBER_COOKIE, &latest)]);
+        let mut after = client_with(demo.addr(), &[(REMEMBER_COOKIE, &current)]);
         assert_eq!(
             whoami(&mut after).0,
             "anonymous",
