@@ -148,6 +148,16 @@ impl<G: ImpersonationGuard> DynGuard for G {
 }
 
 /// An explicit impersonation request was refused.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::ResponseError;
+/// use imia::impersonation::ImpersonationError;
+///
+/// let refused = ImpersonationError::Refused;
+/// assert_eq!(refused.status_code(), 403); // the same for unknown and forbidden targets
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImpersonationError {

@@ -41,6 +41,26 @@ use crate::{
 
 /// Why a login (or a password change) failed. Render it yourself for forms; as a
 /// `ResponseError` it answers with an empty body.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{HttpResponse, ResponseError};
+/// use imia::login::LoginError;
+///
+/// fn answer(result: Result<(), LoginError>) -> HttpResponse {
+///     match result {
+///         Ok(()) => HttpResponse::SeeOther().insert_header(("Location", "/app")).finish(),
+///         // One message for every credential problem: nothing tells which one it was.
+///         Err(LoginError::InvalidCredentials) => HttpResponse::Ok().body("Invalid username or password."),
+///         // The store or the hasher failed: 500, or 503 when busy or unavailable.
+///         Err(other) => other.error_response(),
+///     }
+/// }
+///
+/// assert_eq!(answer(Err(LoginError::InvalidCredentials)).status(), 200);
+/// assert_eq!(answer(Err(LoginError::Busy)).status(), 503);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoginError {
@@ -411,6 +431,31 @@ impl<P: UserProvider, H: fmt::Debug> fmt::Debug for LoginManager<P, H> {
 }
 
 /// Builds a [`LoginManager`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use imia::{
+///     SecretKey, UserLike,
+///     login::{InMemoryThrottle, LoginManager},
+///     password::Argon2Hasher,
+///     provider::InMemoryProvider,
+///     remember::{InMemoryRememberStore, RememberMe},
+/// };
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, email: String, password_hash: String }
+///
+/// let users = InMemoryProvider::new(Vec::<User>::new());
+/// let secret = SecretKey::generate();
+/// let remember = RememberMe::new(users.clone(), InMemoryRememberStore::new(), secret.clone());
+/// let logins = LoginManager::builder(users, Argon2Hasher::default(), secret)
+///     .throttle(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)))
+///     .remember_me(remember) // a password change revokes the user's remember-me tokens
+///     .build();
+/// # let _ = logins;
+/// ```
 #[must_use]
 pub struct LoginManagerBuilder<P: UserProvider, H> {
     inner: Inner<P, H>,
@@ -569,6 +614,35 @@ where
     /// of the user end on their next request; this one is renewed and stays logged in; with
     /// [`remember_me`](LoginManagerBuilder::remember_me), every remember-me token of the user is
     /// revoked.
+    ///
+    /// The provider must be able to store hashes
+    /// ([`UserProvider::update_password_hash`]; the Diesel provider with `password_column`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_web::{HttpRequest, HttpResponse, web};
+    /// use imia::{CurrentUser, UserLike, login::LoginManager, password::Argon2Hasher, provider::InMemoryProvider};
+    /// use serde::Deserialize;
+    ///
+    /// #[derive(Clone, UserLike)]
+    /// struct User { id: u32, password_hash: String }
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Form { current_password: String, new_password: String }
+    ///
+    /// async fn change_password(
+    ///     req: HttpRequest,
+    ///     user: CurrentUser<User>,
+    ///     logins: web::Data<LoginManager<InMemoryProvider<User>, Argon2Hasher>>,
+    ///     form: web::Form<Form>,
+    /// ) -> HttpResponse {
+    ///     match logins.change_password(&req, &user, &form.current_password, &form.new_password).await {
+    ///         Ok(()) => HttpResponse::Ok().body("changed; your other sessions have ended"),
+    ///         Err(err) => HttpResponse::from_error(err), // 401 wrong current password, 400 unusable new one
+    ///     }
+    /// }
+    /// ```
     ///
     /// # Errors
     ///

@@ -8,6 +8,20 @@ use crate::user::{ErasedUser, UserLike};
 pub const ANONYMOUS_NAME: &str = "Anonymous";
 
 /// How the identity on a request came about.
+///
+/// # Examples
+///
+/// ```
+/// use imia::{LoginState, UserToken, testing::TestUser};
+///
+/// assert_eq!(UserToken::anonymous().state(), LoginState::Anonymous);
+/// assert_eq!(UserToken::authenticated(TestUser::new("a")).state(), LoginState::Authenticated);
+/// let remembered = UserToken::remembered(TestUser::new("a"));
+/// assert_eq!(remembered.state(), LoginState::Remembered);
+/// assert!(!remembered.is_fresh());
+/// let acting = UserToken::impersonated(TestUser::new("b"), UserToken::authenticated(TestUser::new("a")));
+/// assert_eq!(acting.state().to_string(), "impersonated");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LoginState {

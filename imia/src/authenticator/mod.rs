@@ -43,6 +43,21 @@ pub use session::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY, Se
 pub use token::TokenAuthenticator;
 
 /// What an authenticator found on a request.
+///
+/// # Examples
+///
+/// ```
+/// use imia::authenticator::{Outcome, Rejection, RejectionKind};
+///
+/// let found: Outcome<&str> = Outcome::Authenticated("ann");
+/// assert!(matches!(found.map(str::len), Outcome::Authenticated(3)));
+///
+/// let refused: Outcome<&str> = Outcome::Rejected(Rejection::malformed("bad base64"));
+/// match refused {
+///     Outcome::Rejected(r) => assert_eq!(r.kind(), RejectionKind::Malformed), // 400 by default
+///     _ => unreachable!(),
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Outcome<U> {
@@ -69,6 +84,16 @@ impl<U> Outcome<U> {
 }
 
 /// Why credentials were refused. The reason is for logs only; clients never see it.
+///
+/// # Examples
+///
+/// ```
+/// use imia::authenticator::{Rejection, RejectionKind};
+///
+/// let r = Rejection::invalid("unknown token");
+/// assert_eq!(r.kind(), RejectionKind::Invalid); // 401 with challenges by default
+/// assert_eq!(r.reason(), "unknown token");      // logged at debug, never sent
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejection {
     kind: RejectionKind,

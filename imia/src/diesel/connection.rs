@@ -102,6 +102,16 @@ backend!(
 
 /// Pool settings. The defaults suit a small service: 8 connections, and a 5-second wait for a
 /// connection before the request fails with 503.
+///
+/// ```
+/// use std::time::Duration;
+/// use imia::diesel::PoolOptions;
+///
+/// let options = PoolOptions { max_size: 16, wait_timeout: Duration::from_secs(2) };
+/// let defaults = PoolOptions::default();
+/// assert_eq!((defaults.max_size, defaults.wait_timeout), (8, Duration::from_secs(5)));
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     /// The most connections the pool opens.
@@ -140,6 +150,20 @@ where
 /// private database per connection: use `max_size = 1` then).
 ///
 /// Each connection gets `journal_mode = WAL`, `busy_timeout = 5000` and `foreign_keys = ON`.
+///
+/// # Examples
+///
+/// ```
+/// use imia::diesel::{Backend, PoolOptions, SqliteConnection, sqlite_pool};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let path = std::env::temp_dir().join(format!("imia-doc-pool-{}.sqlite3", std::process::id()));
+/// let pool = sqlite_pool(path.to_str().unwrap(), &PoolOptions::default()).unwrap();
+/// let conn = <SqliteConnection as Backend>::checkout(&pool).await.unwrap(); // opens the file
+/// drop((conn, pool));
+/// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
+/// # });
+/// ```
 ///
 /// # Errors
 ///

@@ -20,6 +20,16 @@ use super::connection::{Backend, Dialect};
 use crate::error::ProviderError;
 
 /// The `CREATE TABLE` statements for the reference users table `table` in `dialect`.
+///
+/// For your own migration tool; [`run`] executes them at start-up instead.
+///
+/// ```
+/// use imia::diesel::{Dialect, migrations::users_sql};
+///
+/// let sql = users_sql(Dialect::Postgres, "users");
+/// assert!(sql.contains("CREATE TABLE IF NOT EXISTS users"));
+/// assert!(sql.contains("BIGSERIAL PRIMARY KEY"));
+/// ```
 pub fn users_sql(dialect: Dialect, table: &str) -> String {
     let id = match dialect {
         Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
@@ -111,6 +121,22 @@ pub fn remember_sql(dialect: Dialect, table: &str) -> String {
 
 /// Creates the reference `users` table, the `imia_sessions` table and the
 /// `imia_remember_tokens` table when they are missing.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use imia::diesel::{Backend, PoolOptions, SqliteConnection, migrations, sqlite_pool};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let options = PoolOptions { max_size: 1, ..PoolOptions::default() }; // one in-memory database
+/// let pool = sqlite_pool(":memory:", &options).unwrap();
+/// let mut conn = <SqliteConnection as Backend>::checkout(&pool).await.unwrap();
+/// migrations::run(&mut *conn).await.unwrap();
+/// migrations::run(&mut *conn).await.unwrap(); // safe on every start
+/// # });
+/// # }
+/// ```
 ///
 /// # Errors
 ///

@@ -332,6 +332,43 @@ tuple_authenticators!(A B C D E F G);
 tuple_authenticators!(A B C D E F G H);
 
 /// Builds an [`Authentication`] middleware. Every setter documents its default.
+///
+/// # Examples
+///
+/// ```
+/// use std::borrow::Cow;
+/// use imia::{
+///     Authentication, PathPattern, UserLike,
+///     authenticator::{ApiKeyAuthenticator, SessionAuthenticator},
+///     error::ConfigError,
+///     provider::InMemoryProvider,
+///     SecretKey,
+/// };
+///
+/// #[derive(Clone)]
+/// struct User;
+/// impl UserLike for User {
+///     fn id(&self) -> Cow<'_, str> { "u".into() }
+/// }
+///
+/// let users = InMemoryProvider::new([User]);
+/// let pages = Authentication::builder()
+///     .authenticator(SessionAuthenticator::new(users.clone(), SecretKey::generate()))
+///     .authenticator(ApiKeyAuthenticator::new(users.clone()))
+///     .exclude("/static")
+///     .exclude(PathPattern::exact("/health"))
+///     .redirect_to("/login") // anonymous browsers go to the login page
+///     .build()
+///     .unwrap();
+/// # let _ = pages;
+///
+/// let both = Authentication::builder()
+///     .authenticator(ApiKeyAuthenticator::new(users))
+///     .include("/api")
+///     .exclude("/api/public")
+///     .build();
+/// assert!(matches!(both, Err(ConfigError::IncludeAndExclude)));
+/// ```
 #[must_use]
 pub struct AuthenticationBuilder {
     authenticators: Vec<Box<dyn DynAuthenticator>>,

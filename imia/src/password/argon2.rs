@@ -31,6 +31,23 @@ pub const DEFAULT_MAX_QUEUE: usize = 64;
 
 /// The most expensive stored hash that will be verified: above these, a stored hash is refused
 /// before allocating (a hostile or corrupted hash must not make one login take gigabytes).
+///
+/// # Examples
+///
+/// ```
+/// use imia::password::{Argon2Hasher, ParamCeiling, PasswordVerifier};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let strict = Argon2Hasher::builder()
+///     .params(1024, 1, 1)
+///     .ceiling(ParamCeiling { memory_kib: 4096, iterations: 4, parallelism: 1 })
+///     .build()
+///     .unwrap();
+/// let costly = Argon2Hasher::builder().params(8192, 1, 1).build().unwrap();
+/// let hash = costly.hash("pw").await.unwrap();
+/// assert!(!strict.verify("pw", &hash).await.unwrap()); // refused before allocating 8 MiB
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamCeiling {
     /// Most memory, in KiB. Default: 262144 (256 MiB).
@@ -123,6 +140,21 @@ impl Default for Argon2Hasher {
 }
 
 /// Builds an [`Argon2Hasher`]; every setter documents its default.
+///
+/// # Examples
+///
+/// ```
+/// use imia::password::Argon2Hasher;
+///
+/// let hasher = Argon2Hasher::builder()
+///     .params(19_456, 2, 1)             // OWASP: the defaults
+///     .pepper(b"kept-out-of-the-database".to_vec())
+///     .max_concurrent(2)
+///     .build()
+///     .unwrap();
+/// assert!(format!("{hasher:?}").contains("<redacted>")); // the pepper never shows
+/// assert!(Argon2Hasher::builder().params(1, 1, 1).build().is_err()); // below argon2's minimum
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Argon2HasherBuilder {

@@ -56,6 +56,25 @@ pub trait PasswordVerifier: Send + Sync + 'static {
 ///
 /// [`Argon2Hasher`] implements it; so does [`InsecurePlaintextVerifier`] (its "hash" is the
 /// password, for tests only).
+///
+/// # Examples
+///
+/// A sign-up step written once for any hasher (tests can pass the plain-text one):
+///
+/// ```
+/// use imia::password::{Argon2Hasher, InsecurePlaintextVerifier, PasswordError, PasswordHasher, PasswordVerifier};
+///
+/// async fn new_password_hash<H: PasswordHasher>(hasher: &H, password: &str) -> Result<String, PasswordError> {
+///     hasher.hash(password).await
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let argon2 = Argon2Hasher::builder().params(1024, 1, 1).build().unwrap();
+/// let hash = new_password_hash(&argon2, "correct horse").await.unwrap();
+/// assert!(argon2.verify("correct horse", &hash).await.unwrap());
+/// assert_eq!(new_password_hash(&InsecurePlaintextVerifier, "pw").await.unwrap(), "pw");
+/// # });
+/// ```
 pub trait PasswordHasher: PasswordVerifier {
     /// Hashes `password` with the current parameters.
     fn hash(&self, password: &str) -> impl Future<Output = Result<String, PasswordError>>;
@@ -85,6 +104,18 @@ impl PasswordHasher for InsecurePlaintextVerifier {
 }
 
 /// Password verification could not run.
+///
+/// # Examples
+///
+/// ```
+/// use imia::password::{Argon2Hasher, PasswordError, PasswordVerifier};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let hasher = Argon2Hasher::builder().params(1024, 1, 1).max_password_len(16).build().unwrap();
+/// let err = hasher.verify(&"x".repeat(17), "$argon2id$...").await.unwrap_err();
+/// assert!(matches!(err, PasswordError::TooLong)); // logins treat it as a wrong password
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PasswordError {
