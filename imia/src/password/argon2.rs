@@ -155,7 +155,7 @@ impl Default for Argon2Hasher {
 /// assert!(format!("{hasher:?}").contains("<redacted>")); // the pepper never shows
 /// assert!(Argon2Hasher::builder().params(1, 1, 1).build().is_err()); // below argon2's minimum
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct Argon2HasherBuilder {
     memory_kib: u32,
@@ -166,6 +166,22 @@ pub struct Argon2HasherBuilder {
     max_concurrent: usize,
     max_queue: usize,
     ceiling: ParamCeiling,
+}
+
+/// Shows the settings; the pepper only as `<redacted>`.
+impl fmt::Debug for Argon2HasherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Argon2HasherBuilder")
+            .field("memory_kib", &self.memory_kib)
+            .field("iterations", &self.iterations)
+            .field("parallelism", &self.parallelism)
+            .field("pepper", &self.pepper.as_ref().map(|_| "<redacted>"))
+            .field("max_password_len", &self.max_password_len)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("max_queue", &self.max_queue)
+            .field("ceiling", &self.ceiling)
+            .finish()
+    }
 }
 
 impl Argon2Hasher {
@@ -463,6 +479,15 @@ mod tests {
 
     fn fast() -> Argon2Hasher {
         Argon2Hasher::builder().params(64, 1, 1).build().unwrap()
+    }
+
+    #[test]
+    fn the_builder_never_shows_the_pepper() {
+        let builder = Argon2Hasher::builder().pepper(b"pepper-secret".to_vec());
+        let dbg = format!("{builder:?}");
+        assert!(dbg.contains("<redacted>"), "{dbg}");
+        assert!(!dbg.contains("112, 101, 112"), "{dbg}"); // the bytes of "pep"
+        assert!(!format!("{:?}", Argon2Hasher::builder()).contains("redacted"));
     }
 
     fn block<F: std::future::Future>(f: F) -> F::Output {
