@@ -423,3 +423,89 @@ fn a_corrupt_database_session_is_anonymous_and_logged_never_a_500() {
     assert_ne!(again.jar().get(SESSION), Some(ann.session.as_str()));
     assert_served_for_ann_db(&again.get("/api/me").unwrap(), "logged in again");
 }
+
+/// The demo binary with its users, sessions and remember-me tokens in PostgreSQL, reached
+/// through the proxy: the whole product, not a test app.
+#[test]
+fn the_demo_on_postgres_fails_closed_while_the_database_is_cut_and_recovers() {
+    let admin_url = postgres_url();
+    let name = unique("demo");
+    let create = format!("CREATE DATABASE {name}");
+    let Some(upstream) = host_port(&admin_url, 5432) else {
+        return skip::<()>("IMIA_TEST_POSTGRES_URL has no host").unwrap_or(());
+    };
+    let created = block_on(async {
+        let mut admin = match AsyncPgConnection::establish(&admin_url).await {
+            Ok(conn) => conn,
+            Err(e) => return skip(format!("PostgreSQL is not reachable: {e}")),
+        };
+        admin.batch_execute(&create).await.expect("create a test database");
+        Some(())
+    });
+    if created.is_none() {
+        return;
+    }
+    let proxy = TcpProxy::start(upstream).expect("the proxy starts");
+    let database_url = rewrite_url(&admin_url, proxy.addr(), &name);
+    let demo = imia_tests::server::ExampleServer::start_with_env(
+        "demo",
+        &[
+            ("DATABASE_URL", database_url.as_str()),
+            ("SESSION_STORE", "database"),
+            (
+                "IMIA_SECRET_KEY",
+                "aW1pYS1mYXVsdHMtdGVzdC1zZWNyZXQta2V5LTAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+        ],
+    )
+    .expect("the demo starts");
+    let login =
+        |password: &str| Request::post("/login").form(&[("username", "user@example.com"), ("password", password)]);
+    let mut browser = demo.client();
+    let resp = browser.send(&login("password")).unwrap();
+    assert_eq!(resp.status, 303, "{resp:?}");
+    let session = browser.jar().get("imia_session").expect("a session cookie").to_owned();
+    let me = |req: Request| timed(Duration::from_secs(15), || demo.send(&req), "the demo");
+    let bearer = || Request::get("/api/me").header("Authorization", "Bearer user-token");
+    assert_eq!(me(bearer()).status, 200);
+
+    proxy.cut();
+    for target in ["/app", "/api/me", "/whoami"] {
+        let resp = me(with_cookie(target, "imia_session", &session));
+        assert_fails_closed(&resp, None, &format!("demo, database cut: session cookie on {target}"));
+    }
+    for req in [
+        bearer(),
+        Request::get("/api/me").header("X-Api-Key", "user-token"),
+        Request::get("/api/me?apikey=user-token"),
+    ] {
+        assert_fails_closed(&me(req), None, "demo, database cut: API credentials");
+    }
+    let anonymous = me(Request::get("/whoami"));
+    assert_eq!(anonymous.status, 200, "public pages need no database: {anonymous:?}");
+    assert_eq!(anonymous.json().unwrap()["state"], "anonymous");
+    // More attempts than the demo's throttle allows (10): none may count, and the page says
+    // nothing about the password.
+    for _ in 0..12 {
+        let resp = me(login("password"));
+        assert!(resp.status == 503 || resp.status == 500, "{resp:?}");
+        assert!(!resp.text().contains("Invalid e-mail or password"), "{resp:?}");
+        assert!(
+            resp.header("location").is_none() && cookies_set(&resp).is_empty(),
+            "{resp:?}"
+        );
+    }
+
+    proxy.restore();
+    let resp = eventually(
+        Duration::from_secs(20),
+        || demo.send(&with_cookie("/api/me", "imia_session", &session)),
+        |r| r.status == 200,
+    )
+    .expect("the demo's session works again once the database is back");
+    assert_eq!(resp.json().unwrap()["username"], "user@example.com");
+    assert_eq!(me(bearer()).status, 200);
+    let mut again = demo.client();
+    let resp = again.send(&login("password")).unwrap();
+    assert_eq!(resp.status, 303, "the outage did not lock the account: {resp:?}");
+}
