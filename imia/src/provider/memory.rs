@@ -262,12 +262,22 @@ impl<U: UserLike + Clone> UserProvider for InMemoryProvider<U> {
 }
 
 /// Builds an [`InMemoryProvider`].
-#[derive(Debug)]
 #[must_use]
 pub struct InMemoryProviderBuilder<U> {
     users: Vec<U>,
     tokens: Vec<(String, String)>,
     case_insensitive: bool,
+}
+
+/// Shows counts only, like the provider: never the users or their tokens.
+impl<U> fmt::Debug for InMemoryProviderBuilder<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryProviderBuilder")
+            .field("users", &self.users.len())
+            .field("tokens", &self.tokens.len())
+            .field("case_insensitive_usernames", &self.case_insensitive)
+            .finish()
+    }
 }
 
 impl<U: UserLike + Clone> InMemoryProviderBuilder<U> {
@@ -310,6 +320,20 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+
+    #[test]
+    fn the_builder_never_shows_tokens_or_users() {
+        let builder = InMemoryProvider::builder()
+            .user(User {
+                id: 1,
+                email: "ann@example.com".into(),
+                token: Some("secret-token".into()),
+            })
+            .token("extra-secret-token", "1");
+        let dbg = format!("{builder:?}");
+        assert!(dbg.contains("tokens: 1"), "{dbg}");
+        assert!(!dbg.contains("secret-token") && !dbg.contains("ann@"), "{dbg}");
+    }
 
     #[derive(Clone, Debug, PartialEq)]
     struct User {
