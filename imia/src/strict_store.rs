@@ -54,8 +54,9 @@ const PRUNE_ABOVE: usize = 1024;
 /// A logout that reaches the store *after* a concurrent request already finished renewing the
 /// session ends only the old id; the browser keeps whichever cookie it receives last.
 ///
-/// Use it around server-side stores only: a cookie store has nothing to revoke, and its "key"
-/// changes on every write, which this wrapper would read as a vanished session.
+/// Around a cookie store it changes nothing: a cookie session cannot be revoked, and its "key"
+/// (the sealed state) changes on every write, which the wrapper tells from a vanished session
+/// by loading the old one.
 ///
 /// The bookkeeping (which sessions a `delete` found already gone) lives in the wrapper: a
 /// request's delete and save go through the same one, so building one per server worker is
@@ -194,6 +195,16 @@ fn same_key(key: &str) -> Result<SessionKey, anyhow::Error> {
     SessionKey::try_from(key.to_owned()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+impl<S: SessionStore> StrictSessionStore<S> {
+    /// Whether the session `key` can still be loaded (a failure counts as "no").
+    async fn still_there(&self, key: &str) -> bool {
+        match same_key(key) {
+            Ok(key) => matches!(self.inner.load(&key).await, Ok(Some(_))),
+            Err(_) => false,
+        }
+    }
+}
+
 impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let Some(mut state) = self.inner.load(session_key).await? else {
@@ -218,12 +229,14 @@ impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
         let carries_login = session_state.keys().any(|k| is_auth_key(k));
         let asked = session_key.as_ref().to_owned();
         let stored = self.inner.update(session_key, session_state.clone(), ttl).await?;
-        if !carries_login || stored.as_ref() == asked {
+        if !carries_login || stored.as_ref() == asked || self.still_there(&asked).await {
+            // Same key, or a store whose keys change on every write (a cookie store) and
+            // whose session still exists.
             return Ok(stored);
         }
-        // The store answered another key: the session had vanished (a logout deleted it) and
-        // the store re-created it. Nobody knows that key yet; replace it with the state
-        // without the login.
+        // The store answered another key and the old one is gone: the session had vanished (a
+        // logout deleted it) and the store re-created it. Nobody knows that key yet; replace it
+        // with the state without the login.
         self.inner.delete(&stored).await.map_err(UpdateError::Other)?;
         let (state, dropped) = without_login(session_state);
         tracing::info!(
@@ -250,6 +263,7 @@ impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
             .await;
         match claim {
             Ok(stored) if stored.as_ref() == session_key.as_ref() => {}
+            Ok(_) if self.still_there(session_key.as_ref()).await => {}
             Ok(created) => {
                 self.ended.note(origin);
                 self.inner.delete(&created).await?;

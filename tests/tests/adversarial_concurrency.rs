@@ -333,6 +333,41 @@ fn bare_redis_store_resurrects_a_logged_out_session() {
     );
 }
 
+/// Around a cookie store the wrapper changes nothing: changing, renewing and re-fingerprinting a
+/// logged-in cookie session keeps the login (the wrapper must not read the cookie store's new
+/// "key" on every write as a vanished session).
+#[test]
+fn strict_store_around_the_cookie_store_keeps_logins() {
+    let gate = Gate::default();
+    gate.release.store(true, Ordering::SeqCst);
+    let server = serve(
+        || StrictSessionStore::new(actix_session::storage::CookieSessionStore::default()),
+        gate,
+    );
+    let mut owner = Client::new(server.addr());
+    let resp = owner
+        .send(&post_form("/login", &[("username", "ann"), ("password", PASSWORD)]))
+        .unwrap();
+    assert_eq!(resp.status, 303);
+    for action in ACTIONS {
+        let before = owner.jar().get(SESSION_COOKIE).unwrap().to_owned();
+        let resp = owner.send(&Request::post(format!("/slow/{action}"))).unwrap();
+        assert_eq!(resp.status, 200, "{action}");
+        assert_ne!(
+            owner.jar().get(SESSION_COOKIE),
+            Some(before.as_str()),
+            "{action}: a new cookie"
+        );
+        assert_eq!(
+            whoami(&mut owner),
+            ("authenticated".to_owned(), Some("ann".to_owned())),
+            "{action}: still logged in"
+        );
+    }
+    assert_eq!(owner.send(&Request::post("/logout")).unwrap().status, 303);
+    assert_eq!(whoami(&mut owner).0, "anonymous");
+}
+
 #[test]
 fn sixteen_parallel_logins_of_one_user_get_sixteen_distinct_working_sessions() {
     for store in server_side_stores("adv_parallel_login") {
