@@ -623,3 +623,115 @@ fn framing_tricks_never_authenticate() {
         println!("{name}: {}", resp.status);
     }
 }
+
+/// The same kinds of hostile credentials against the demo's API over a real socket: every
+/// authenticator of a real app in its real order (session, remember-me, Basic, Bearer, Token,
+/// API key), a real user store and the real password hasher.
+#[test]
+fn the_demo_api_refuses_hostile_credentials_cleanly() {
+    let db = std::env::temp_dir().join(format!("imia-adversarial-headers-{}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let server = imia_tests::server::ExampleServer::start_with_env(
+        "demo",
+        &[("DATABASE_URL", db.to_str().expect("a UTF-8 temp path"))],
+    )
+    .expect("the demo starts");
+    let good_basic = format!("Basic {}", b64("user@example.com:password"));
+    let api = |value: &[u8]| Request::get("/api/me").header("Authorization", value);
+    // The controls: valid credentials of each kind are accepted.
+    for req in [
+        api(good_basic.as_bytes()),
+        api(b"bearer user-token"),
+        api(b"TOKEN   user-token"),
+        Request::get("/api/me?apikey=user-token"),
+        Request::get("/api/me").header("x-api-key", "user-token"),
+    ] {
+        let resp = server.send(&req).expect("the demo answers");
+        assert_eq!(resp.status, 200, "{req:?}: {resp:?}");
+        assert_eq!(resp.json().expect("JSON")["username"], "user@example.com");
+    }
+    let hostile: Vec<(&str, Request, u16)> = vec![
+        ("Basic without credentials", api(b"Basic"), 400),
+        ("Basic not base64", api(b"Basic !!!"), 400),
+        (
+            "Basic without padding",
+            api(good_basic.trim_end_matches('=').as_bytes()),
+            400,
+        ),
+        (
+            "Basic not UTF-8",
+            api(format!("Basic {}", b64(b"\xff:x")).as_bytes()),
+            400,
+        ),
+        (
+            "Basic with NUL",
+            api(format!("Basic {}", b64("user@example.com\0:password")).as_bytes()),
+            400,
+        ),
+        (
+            "Basic over the cap",
+            api(format!("Basic {}", "A".repeat(9000)).as_bytes()),
+            400,
+        ),
+        (
+            "Basic wrong password",
+            api(format!("Basic {}", b64("user@example.com:Password")).as_bytes()),
+            401,
+        ),
+        (
+            "Basic disabled user",
+            api(format!("Basic {}", b64("disabled@example.com:password")).as_bytes()),
+            401,
+        ),
+        (
+            "Basic empty password",
+            api(format!("Basic {}", b64("user@example.com:")).as_bytes()),
+            401,
+        ),
+        ("Bearer not token68", api(b"Bearer user token"), 400),
+        ("Bearer not UTF-8", api(b"Bearer \xff\xfe"), 400),
+        ("Bearer unknown", api(b"Bearer nope"), 401),
+        ("Bearer of a disabled user", api(b"Bearer disabled-token"), 401),
+        (
+            "Token over the cap",
+            api(format!("Token {}", "a".repeat(9000)).as_bytes()),
+            400,
+        ),
+        (
+            "two Authorization headers",
+            api(b"Bearer user-token").header("Authorization", "Bearer user-token"),
+            400,
+        ),
+        (
+            "API key repeated",
+            Request::get("/api/me?apikey=user-token&%61pikey=user-token"),
+            400,
+        ),
+        ("API key with NUL", Request::get("/api/me?apikey=user%00-token"), 400),
+        (
+            "API key header twice",
+            Request::get("/api/me")
+                .header("X-Api-Key", "a")
+                .header("X-Api-Key", "b"),
+            400,
+        ),
+        (
+            "bad query key, good header",
+            Request::get("/api/me?apikey=nope").header("X-Api-Key", "user-token"),
+            401,
+        ),
+        (
+            "wrong Basic, good API key",
+            api(b"Basic dXNlckBleGFtcGxlLmNvbTp4").header("X-Api-Key", "user-token"),
+            401,
+        ),
+        ("nothing", Request::get("/api/me"), 401),
+    ];
+    for (name, req, status) in &hostile {
+        let resp = server.send(req).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(resp.status, *status, "{name}: {resp:?}");
+        assert_refused(&resp, name);
+    }
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}
