@@ -368,6 +368,56 @@ fn strict_store_around_the_cookie_store_keeps_logins() {
     assert_eq!(whoami(&mut owner).0, "anonymous");
 }
 
+/// The demo's own slow, renewing request, a password change (two argon2 runs at OWASP cost),
+/// racing a logout of the same session: how many of `tries` rounds left a logged-in session
+/// behind (the cookie the password change sets after the logout).
+fn demo_resurrections(store: &Store, tries: usize) -> usize {
+    let demo = start_demo(store);
+    let passwords = [PASSWORD, "n3w-pass"];
+    let mut resurrected = 0;
+    for round in 0..tries {
+        let (current, new) = (passwords[round % 2], passwords[(round + 1) % 2]);
+        let mut owner = demo.client();
+        let resp = try_login(&mut owner, "user@example.com", current, false);
+        assert_eq!(resp.status, 303, "{store:?} round {round}: login");
+        let cookie = owner.jar().get(SESSION_COOKIE).expect("a session cookie").to_owned();
+        let mut changer = client_with(demo.addr(), &[(SESSION_COOKIE, &cookie)]);
+        let change = thread::spawn(move || {
+            let fields = [("current_password", current), ("new_password", new)];
+            changer
+                .send(&post_form("/account/password", &fields))
+                .expect("the change answers")
+        });
+        thread::sleep(Duration::from_millis(8));
+        assert_eq!(owner.send(&Request::post("/logout")).unwrap().status, 303);
+        let change = change.join().expect("the change thread");
+        assert_eq!(change.status, 303, "{store:?} round {round}: the change went through");
+        if let Some(written) = set_cookie(&change, SESSION_COOKIE) {
+            let mut after = client_with(demo.addr(), &[(SESSION_COOKIE, &written)]);
+            if whoami(&mut after).0 != "anonymous" {
+                resurrected += 1;
+            }
+        }
+    }
+    resurrected
+}
+
+/// Pins SECURITY.md's known limit in the demo, which keeps its sessions in a bare
+/// `DieselSessionStore` or `RedisSessionStore`: a password change that finishes after a
+/// concurrent logout saves the renewed session with its login. Once the demo wraps its store
+/// in [`StrictSessionStore`] (as the race tests above show it should), this fails: then assert
+/// `demo_resurrections(..) == 0` instead and drop the known limit from SECURITY.md.
+#[test]
+fn the_demo_shows_the_known_limit_logout_racing_a_password_change() {
+    for store in server_side_stores("adv_demo_race") {
+        let resurrected = demo_resurrections(&store, 4);
+        assert!(
+            resurrected > 0,
+            "{store:?}: no logout race resurrected a session; the demo is strict now: flip this test"
+        );
+    }
+}
+
 #[test]
 fn sixteen_parallel_logins_of_one_user_get_sixteen_distinct_working_sessions() {
     for store in server_side_stores("adv_parallel_login") {
