@@ -560,3 +560,63 @@ fn excluded_paths_still_work_in_their_legitimate_forms() {
     assert_eq!(send(&server, "HEAD", &Request::head("/admin")).status, 401);
     assert_eq!(send(&server, "HEAD", &Request::head("/static/../admin")).status, 401);
 }
+
+/// `allow_preflight(true)` lets CORS preflights (`OPTIONS` with `Access-Control-Request-Method`,
+/// which anyone can send) through the fallback. A handler that answers every method must not
+/// serve one anonymously: only a CORS answer may stand.
+#[test]
+fn preflights_let_through_the_fallback_never_get_a_handler_answer() {
+    use actix_web::http::header;
+    let users = CountingProvider::new([Victim::new("root", "").token(KEY)]);
+    let u = users.clone();
+    let server = LiveServer::start(move || {
+        let auth = Authentication::builder()
+            .authenticator(ApiKeyAuthenticator::new(u.clone()).without_query_param())
+            .fallback(Fallback::Error)
+            .allow_preflight(true)
+            .build()
+            .expect("valid");
+        App::new()
+            .wrap(auth)
+            // Every method, as `web::to` and `default_service` answer.
+            .route("/admin", web::to(served("admin")))
+            .default_service(web::to(served("default")))
+            // A route that answers its own preflight the CORS way.
+            .route(
+                "/cors",
+                web::method(actix_web::http::Method::OPTIONS).to(|| async {
+                    HttpResponse::NoContent()
+                        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "https://client.example"))
+                        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET"))
+                        .finish()
+                }),
+            )
+    })
+    .expect("the app starts");
+    let preflight = |target: &str| {
+        Request::new("OPTIONS", target)
+            .header("Origin", "https://client.example")
+            .header("Access-Control-Request-Method", "GET")
+    };
+    for target in ["/admin", "/anything", "/%61dmin"] {
+        let resp = server.send(&preflight(target)).expect("an answer");
+        assert_eq!(
+            served_by(&resp),
+            None,
+            "{target}: BYPASS: a handler answered a preflight: {resp:?}"
+        );
+        assert_eq!(resp.status, 401, "{target}: {resp:?}");
+    }
+    // A CORS answer to the preflight stands.
+    let resp = server.send(&preflight("/cors")).expect("an answer");
+    assert_eq!(resp.status, 204, "{resp:?}");
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        Some("https://client.example")
+    );
+    // With the key the handler answers as usual, even to OPTIONS.
+    let resp = server
+        .send(&preflight("/admin").header("X-Api-Key", KEY))
+        .expect("an answer");
+    assert_eq!(served_by(&resp), Some(("admin".to_owned(), "root".to_owned())));
+}

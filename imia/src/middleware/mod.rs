@@ -3,10 +3,13 @@
 use std::{error::Error as StdError, fmt, rc::Rc, sync::Arc};
 
 use actix_web::{
-    Error, HttpMessage as _, HttpRequest,
+    Error, HttpMessage as _, HttpRequest, ResponseError as _,
     body::{EitherBody, MessageBody},
     dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
-    http::{Method, header::HeaderValue},
+    http::{
+        Method,
+        header::{self, HeaderValue},
+    },
 };
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 
@@ -450,7 +453,14 @@ impl AuthenticationBuilder {
     }
 
     /// Lets CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`, which never
-    /// carry credentials) through the fallback. Default: `false`.
+    /// carry credentials) through the fallback, for a CORS layer wrapped inside this middleware
+    /// to answer. Default: `false`.
+    ///
+    /// Anyone can send such a request, so only a CORS answer (one that carries
+    /// `Access-Control-Allow-Origin`) is let out: when a handler that takes every method
+    /// answers instead, its response is replaced by the fallback's 401. Such a handler still
+    /// runs; prefer wrapping the CORS layer outside `Authentication`, so that preflights never
+    /// reach it.
     pub fn allow_preflight(mut self, allow: bool) -> Self {
         self.allow_preflight = allow;
         self
@@ -570,12 +580,21 @@ where
         Box::pin(async move {
             match authenticate_request(&config, req.request()).await {
                 Ok(token) => {
+                    let preflight = token.is_anonymous() && exempt_preflight(&config, req.request());
                     {
                         let mut ext = req.extensions_mut();
                         ext.insert(token);
                         ext.insert(Arc::clone(&config.policy));
                     }
                     let mut res = service.call(req).await?;
+                    if preflight && !res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+                        // No CORS layer answered the preflight, a handler did: the fallback
+                        // applies after all, and the handler's answer is dropped.
+                        let err = AuthError::Unauthenticated(config.policy.challenge());
+                        log_error(&err);
+                        let res = ServiceResponse::new(res.request().clone(), err.error_response());
+                        return Ok(res.map_into_right_body());
+                    }
                     set_queued_cookies(&mut res);
                     Ok(res.map_into_left_body())
                 }
@@ -643,6 +662,16 @@ fn apply_fallback(config: &Config, req: &HttpRequest) -> Result<(), AuthError> {
         Fallback::Error => Err(AuthError::Unauthenticated(config.policy.challenge())),
         Fallback::Redirect => Err(AuthError::Unauthenticated(config.policy.denial(req))),
     }
+}
+
+/// Whether `req` went through the fallback only as a preflight: a covered path, a fallback that
+/// would have refused it, and not the login page.
+fn exempt_preflight(config: &Config, req: &HttpRequest) -> bool {
+    config.allow_preflight
+        && is_preflight(req)
+        && config.fallback != Fallback::Nothing
+        && config.login_path.as_deref() != Some(req.match_info().as_str())
+        && config.protection.covers(req.path(), req.match_info().as_str())
 }
 
 fn is_preflight(req: &HttpRequest) -> bool {

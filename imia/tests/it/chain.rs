@@ -251,14 +251,21 @@ async fn custom_closure_authenticators_work_in_a_chain() {
 
 #[actix_web::test]
 async fn preflight_can_be_let_through_the_fallback() {
-    for (allow, status) in [(true, 200), (false, 401)] {
+    // The default service stands for a CORS layer inside the middleware: it answers preflights
+    // with `Access-Control-Allow-Origin` (a handler's own answer would be replaced by the 401).
+    for (allow, status) in [(true, 204), (false, 401)] {
         let auth = Authentication::builder()
             .authenticator(TokenAuthenticator::bearer(users()))
             .fallback(Fallback::Error)
             .allow_preflight(allow)
             .build()
             .unwrap();
-        let app = atest::init_service(auth_app(auth)).await;
+        let app = atest::init_service(actix_web::App::new().wrap(auth).default_service(web::to(|| async {
+            HttpResponse::NoContent()
+                .insert_header(("Access-Control-Allow-Origin", "https://client.example"))
+                .finish()
+        })))
+        .await;
         let req = atest::TestRequest::default()
             .method(actix_web::http::Method::OPTIONS)
             .uri("/api")
