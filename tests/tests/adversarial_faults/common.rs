@@ -29,7 +29,7 @@ use imia::{
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
     error::ProviderError,
     login::{Attempt, InMemoryThrottle, LoginError, LoginManager, LoginThrottle},
-    password::{InsecurePlaintextVerifier, PasswordError, PasswordHasher, PasswordVerifier},
+    password::{Argon2Hasher, InsecurePlaintextVerifier, PasswordError, PasswordHasher, PasswordVerifier},
     provider::{InMemoryProvider, ProviderResult, UserProvider},
     remember::{InMemoryRememberStore, RememberMe, RememberStore, RememberToken},
 };
@@ -271,16 +271,21 @@ pub(crate) fn memory_users() -> FlakyProvider<InMemoryProvider<User>> {
     FlakyProvider::new(InMemoryProvider::new([ann()]))
 }
 
-/// The plain-text verifier, failing while its switch is on: busy (503) or broken (500).
+/// The plain-text verifier (or a real argon2 hasher), failing while its switch is on: busy
+/// (503) or broken (500).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FlakyHasher {
     pub(crate) fault: Switch,
+    pub(crate) argon2: Option<Argon2Hasher>,
 }
 
 impl PasswordVerifier for FlakyHasher {
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
         match self.fault.get() {
-            Fault::None => InsecurePlaintextVerifier.verify(password, hash).await,
+            Fault::None => match &self.argon2 {
+                Some(argon2) => argon2.verify(password, hash).await,
+                None => InsecurePlaintextVerifier.verify(password, hash).await,
+            },
             Fault::Unavailable => Err(PasswordError::Busy),
             Fault::Broken => Err(PasswordError::Failed("injected hasher failure".into())),
         }
@@ -289,7 +294,10 @@ impl PasswordVerifier for FlakyHasher {
 
 impl PasswordHasher for FlakyHasher {
     async fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        Ok(password.to_owned())
+        match &self.argon2 {
+            Some(argon2) => argon2.hash(password).await,
+            None => Ok(password.to_owned()),
+        }
     }
 }
 

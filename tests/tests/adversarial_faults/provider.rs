@@ -1,10 +1,15 @@
 //! The user provider fails (unavailable: 503; broken: 500), and the password hasher is busy
 //! (503) or broken (500), under every authenticator and the login endpoint.
 
-use std::sync::atomic::Ordering;
+use std::{
+    sync::{Arc, Barrier, atomic::Ordering},
+    thread,
+};
+
+use imia::{password::Argon2Hasher, provider::InMemoryProvider};
 
 use imia_tests::{
-    http::{Client, Request},
+    http::{Client, Request, Response},
     live::LiveServer,
 };
 
@@ -154,4 +159,68 @@ fn a_busy_or_broken_password_hasher_fails_closed_without_counting() {
     log_in(&mut client, false);
     let basic = Request::get("/api/me").header("Authorization", basic());
     assert_served_for_ann(&server.send(&basic).unwrap(), "me", "Basic after the hasher recovered");
+}
+
+#[test]
+fn a_full_password_hashing_queue_answers_503_and_never_counts() {
+    // The real argon2id hasher, with room for one hash running and one waiting.
+    let argon2 = Argon2Hasher::builder()
+        .params(imia::password::OWASP_MEMORY_KIB, 6, 1)
+        .max_concurrent(1)
+        .max_queue(1)
+        .build()
+        .expect("valid parameters");
+    let hash = actix_rt::System::new().block_on(argon2.hash(ANN.1)).expect("a hash");
+    let users = FlakyProvider::new(InMemoryProvider::new([User {
+        password: hash,
+        ..ann()
+    }]));
+    let mut fx = Fixture::new(users, FlakySessions::default(), memory_tokens());
+    fx.hasher.argon2 = Some(argon2);
+    let server = LiveServer::start({
+        let fx = fx.clone();
+        move || app(&fx)
+    })
+    .expect("the server starts");
+
+    // Many logins and Basic requests at once, all with the right password.
+    let clients = 12;
+    let start = Arc::new(Barrier::new(clients));
+    let answers: Vec<(bool, Response)> = (0..clients)
+        .map(|i| {
+            let (start, addr) = (Arc::clone(&start), server.addr());
+            thread::spawn(move || {
+                let login = i % 2 == 0;
+                let req = if login {
+                    login_request(false)
+                } else {
+                    Request::get("/api/me").header("Authorization", basic())
+                };
+                start.wait();
+                (login, imia_tests::http::send(addr, &req).expect("an answer"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("the client thread"))
+        .collect();
+    let mut busy = 0;
+    for (login, resp) in &answers {
+        if resp.status == 503 {
+            busy += 1;
+            assert_fails_closed(resp, Some(503), "a full hashing queue");
+        } else if *login {
+            assert_eq!(resp.status, 303, "login served or refused as busy: {resp:?}");
+        } else {
+            assert_served_for_ann(resp, "me", "Basic served or refused as busy");
+        }
+    }
+    assert!(
+        busy > 0,
+        "{clients} verifications at once overflow a queue of 2: {answers:?}"
+    );
+    assert!(busy < clients, "some were served: {answers:?}");
+    assert_eq!(fx.throttle.failures(), 0, "a busy hasher is not a failed login");
+    let mut client = Client::new(server.addr());
+    log_in(&mut client, false);
 }
