@@ -181,3 +181,37 @@ mod guide {
     #[doc = include_str!("../../docs/testing.md")]
     mod testing {}
 }
+
+#[cfg(test)]
+mod guide_tests {
+    /// Every chapter in `docs/` is compiled as a doctest above and listed in the contents.
+    #[test]
+    fn every_chapter_is_a_doctest_and_in_the_contents() {
+        let lib = include_str!("lib.rs");
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs");
+        let contents = std::fs::read_to_string(format!("{docs}/README.md")).expect("docs/README.md");
+        let mut chapters = 0;
+        for entry in std::fs::read_dir(docs).expect("the docs directory") {
+            let name = entry
+                .expect("a directory entry")
+                .file_name()
+                .into_string()
+                .expect("a UTF-8 name");
+            if !name.ends_with(".md") {
+                continue;
+            }
+            assert!(
+                lib.contains(&format!("include_str!(\"../../docs/{name}\")")),
+                "docs/{name} is not compiled as a doctest"
+            );
+            if name != "README.md" {
+                chapters += 1;
+                assert!(
+                    contents.contains(&format!("]({name})")),
+                    "docs/{name} is not in docs/README.md"
+                );
+            }
+        }
+        assert_eq!(chapters, 15, "the crate docs and docs/README.md count fifteen chapters");
+    }
+}
