@@ -275,35 +275,48 @@ fn mariadb_cut_fails_closed_and_the_pool_recovers() {
     assert_recovered(&db, &ann, "MariaDB back");
 }
 
-#[test]
-fn a_silent_postgres_is_bounded_by_the_deadlines_and_the_pool_recovers() {
-    let Some((db, pool)) = postgres_app() else { return };
-    let ann = log_in_ann(&db);
+/// The database accepts and reads, and never answers: the pool's own checkout and every
+/// request end within their deadlines, then everything recovers.
+fn silent_database<C: Backend>(db: &DbApp, pool: &C::Pool, name: &str) {
+    let ann = log_in_ann(db);
     db.proxy.blackhole();
     // The pool's own checkout (what migrations and custom code use) ends too: a pooled
     // connection whose server went silent must not hold it forever.
     let started = Instant::now();
-    let checkout = block_on(async {
-        actix_rt::time::timeout(Duration::from_secs(20), <AsyncPgConnection as Backend>::checkout(&pool)).await
-    });
+    let checkout = block_on(async { actix_rt::time::timeout(Duration::from_secs(20), C::checkout(pool)).await });
     let took = started.elapsed();
     assert!(
         matches!(checkout, Ok(Err(_))),
-        "a checkout from a silent server fails (after {took:?})"
+        "{name}: a checkout from a silent server fails (after {took:?})"
     );
-    assert!(took < BOUND, "the checkout gave up after {took:?}, more than {BOUND:?}");
+    assert!(
+        took < BOUND,
+        "{name}: the checkout gave up after {took:?}, more than {BOUND:?}"
+    );
     for target in ["/app", "/api/me"] {
         let resp = db.send(&with_cookie(target, SESSION, &ann.session));
-        assert_fails_closed(&resp, None, &format!("silent: session cookie on {target}"));
+        assert_fails_closed(&resp, None, &format!("{name} silent: session cookie on {target}"));
     }
     let bearer = &credential_requests()[1].1;
-    assert_fails_closed(&db.send(bearer), None, "silent: Bearer");
+    assert_fails_closed(&db.send(bearer), None, &format!("{name} silent: Bearer"));
     let public = db.send(&Request::get("/public"));
     assert_eq!(public.status, 200);
-    assert_fails_closed(&db.send(&login_request(false)), None, "silent: login");
+    assert_fails_closed(&db.send(&login_request(false)), None, &format!("{name} silent: login"));
     assert_eq!(db.throttle.failures(), 0);
     db.proxy.restore();
-    assert_recovered(&db, &ann, "PostgreSQL answers again");
+    assert_recovered(db, &ann, &format!("{name} answers again"));
+}
+
+#[test]
+fn a_silent_postgres_is_bounded_by_the_deadlines_and_the_pool_recovers() {
+    let Some((db, pool)) = postgres_app() else { return };
+    silent_database::<AsyncPgConnection>(&db, &pool, "PostgreSQL");
+}
+
+#[test]
+fn a_silent_mariadb_is_bounded_by_the_deadlines_and_the_pool_recovers() {
+    let Some((db, pool)) = mysql_app() else { return };
+    silent_database::<AsyncMysqlConnection>(&db, &pool, "MariaDB");
 }
 
 #[derive(QueryableByName)]
