@@ -25,6 +25,18 @@ use actix_web::{
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 
 /// Why a request was judged cross-site.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::test::TestRequest;
+/// use imia::csrf::{CrossSite, check};
+///
+/// let req = TestRequest::post().insert_header(("Sec-Fetch-Site", "cross-site")).to_http_request();
+/// assert_eq!(check(&req, &[]), Err(CrossSite::FetchSite));
+/// let req = TestRequest::post().insert_header(("Host", "a.example")).insert_header(("Origin", "null")).to_http_request();
+/// assert_eq!(check(&req, &[]), Err(CrossSite::Origin));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CrossSite {

@@ -26,6 +26,39 @@ use crate::{
 };
 
 /// How the id column is typed, so that lookups bind the right SQL type (and can use the index).
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")] {
+/// use diesel::prelude::*;
+/// use imia::{UserLike, diesel::{DieselProvider, IdType, PoolOptions, SqliteConnection, sqlite_pool}};
+///
+/// diesel::table! {
+///     members (handle) {
+///         handle -> Text,
+///         email -> Text,
+///         api_token -> Nullable<Text>,
+///     }
+/// }
+///
+/// #[derive(Clone, Queryable, Selectable, UserLike)]
+/// #[diesel(table_name = members)]
+/// struct Member {
+///     #[imia(id)]
+///     handle: String,
+///     email: String,
+///     api_token: Option<String>,
+/// }
+///
+/// let pool = sqlite_pool("app.sqlite3", &PoolOptions::default()).unwrap();
+/// let members = DieselProvider::<SqliteConnection, Member>::for_table(pool, members::table)
+///     .id_column("handle", IdType::Text) // the default, IdType::Integer, would find nobody by "ann"
+///     .build()
+///     .unwrap();
+/// # let _ = members;
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum IdType {

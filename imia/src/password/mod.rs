@@ -132,6 +132,20 @@ pub enum PasswordError {
 
 /// Compares passwords as plain text, in constant time. **Insecure**: it expects the stored
 /// "hash" to be the password itself. For tests and examples only.
+///
+/// # Examples
+///
+/// ```
+/// use imia::{SecretKey, UserLike, login::LoginManager, password::InsecurePlaintextVerifier, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, email: String, password_hash: String }
+///
+/// // In a test: the stored "hash" is the password, and no argon2 work slows the suite down.
+/// let users = InMemoryProvider::new([User { id: 1, email: "ann@example.com".into(), password_hash: "pw".into() }]);
+/// let logins = LoginManager::new(users, InsecurePlaintextVerifier, SecretKey::generate());
+/// # let _ = logins;
+/// ```
 #[derive(Clone, Copy, Default)]
 pub struct InsecurePlaintextVerifier;
 
