@@ -8,6 +8,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::password::constant_time_eq;
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// The shortest secret key accepted: 32 bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -30,9 +32,10 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// ```
 #[derive(Clone)]
 pub struct SecretKey {
-    /// SHA-256("imia.session.hash" + secret): the HMAC key of session fingerprints, derived so
-    /// that the same secret keys other uses independently.
-    session_hash_key: [u8; 32],
+    /// HMAC-SHA256 keyed by SHA-256("imia.session.hash" + secret), the key of session
+    /// fingerprints (derived so that the same secret keys other uses independently). Kept
+    /// keyed: every fingerprint clones it instead of hashing the key again.
+    session_mac: Hmac<Sha256>,
     raw: Vec<u8>,
 }
 
@@ -54,8 +57,9 @@ impl SecretKey {
         let mut hasher = Sha256::new();
         hasher.update(b"imia.session.hash");
         hasher.update(bytes);
+        let session_hash_key: [u8; 32] = hasher.finalize().into();
         Ok(Self {
-            session_hash_key: hasher.finalize().into(),
+            session_mac: <Hmac<Sha256>>::new_from_slice(&session_hash_key).expect("HMAC takes keys of any length"),
             raw: bytes.to_vec(),
         })
     }
@@ -97,14 +101,25 @@ impl SecretKey {
     /// Stored in the session at login and compared on every request, so a password change ends
     /// every other session; the hash itself never enters the session.
     pub fn fingerprint(&self, hashed_password: &str) -> String {
-        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.session_hash_key).expect("HMAC takes keys of any length");
-        mac.update(hashed_password.as_bytes());
-        crate::provider::hex(&mac.finalize().into_bytes())
+        crate::provider::hex(&self.fingerprint_mac(hashed_password))
     }
 
     /// Whether `stored` is the fingerprint of `hashed_password`, compared in constant time.
     pub fn fingerprint_matches(&self, hashed_password: &str, stored: &str) -> bool {
-        constant_time_eq(self.fingerprint(hashed_password).as_bytes(), stored.as_bytes())
+        // Checked on every session request: hex-encode on the stack, not into a `String`.
+        let mac = self.fingerprint_mac(hashed_password);
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(mac) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
+        }
+        constant_time_eq(&hex, stored.as_bytes())
+    }
+
+    fn fingerprint_mac(&self, hashed_password: &str) -> [u8; 32] {
+        let mut mac = self.session_mac.clone();
+        mac.update(hashed_password.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -129,6 +144,23 @@ mod tests {
         assert!(a.fingerprint_matches("h", &a.fingerprint("h")));
         assert!(!a.fingerprint_matches("h", &b.fingerprint("h")));
         assert!(!a.fingerprint_matches("h", ""));
+        assert!(!a.fingerprint_matches("h", &a.fingerprint("h").to_uppercase()));
+        assert!(!a.fingerprint_matches("h", &a.fingerprint("h")[..63]));
+        assert!(!a.fingerprint_matches("h", &format!("{}0", a.fingerprint("h"))));
+    }
+
+    #[test]
+    fn fingerprints_are_hmac_sha256_in_hex() {
+        // The value stored in sessions must not change with how it is computed.
+        let key = SecretKey::from_bytes(&[1; 32]).unwrap();
+        let mut derived = Sha256::new();
+        derived.update(b"imia.session.hash");
+        derived.update([1; 32]);
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&derived.finalize()).unwrap();
+        mac.update(b"$argon2id$v=19$...");
+        let expected = crate::provider::hex(&mac.finalize().into_bytes());
+        assert_eq!(key.fingerprint("$argon2id$v=19$..."), expected);
+        assert!(key.fingerprint_matches("$argon2id$v=19$...", &expected));
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(crate) fn is_token68(s: &[u8]) -> bool {
     body_len > 0
         && s[..body_len]
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(*b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 #[cfg(test)]
