@@ -180,14 +180,18 @@ pub fn api_key(data: &[u8]) {
         Ok(Some(key)) => {
             assert_eq!(count, 1, "key accepted from {count} parameters: {query:?}");
             assert!(!key.is_empty() && key.len() <= max_len, "bad key length: {query:?}");
+            assert!(
+                !key.chars().any(char::is_control),
+                "control characters in a key: {query:?}"
+            );
         }
         Ok(None) => assert!(count <= 1, "repeated parameter ignored: {query:?}"),
         Err(kind) => {
             assert_eq!(kind, fuzzing::RejectionKind::Malformed);
             let value = form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == param);
             assert!(
-                count > 1 || value.is_some_and(|(_, v)| v.len() > max_len),
-                "refused a single short key: {query:?}"
+                count > 1 || value.is_some_and(|(_, v)| v.len() > max_len || v.chars().any(char::is_control)),
+                "refused a single short key without control characters: {query:?}"
             );
         }
     }
