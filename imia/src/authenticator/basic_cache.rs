@@ -26,7 +26,8 @@ pub(crate) type Tag = [u8; 32];
 
 /// A bounded, expiring set of verification tags.
 pub(crate) struct VerifiedCache {
-    key: [u8; 32],
+    /// HMAC-SHA256 keyed once with a random key; each tag starts from a clone.
+    mac: Hmac<Sha256>,
     ttl: Duration,
     capacity: usize,
     /// Indexed by the first half of the tag; the whole tag is compared in constant time.
@@ -49,7 +50,7 @@ impl VerifiedCache {
         let mut key = [0u8; 32];
         getrandom::getrandom(&mut key).expect("the operating system's random number generator");
         Self {
-            key,
+            mac: <Hmac<Sha256>>::new_from_slice(&key).expect("HMAC takes keys of any length"),
             ttl: ttl.min(MAX_TTL),
             capacity,
             entries: Mutex::new(HashMap::with_capacity(capacity.min(1024))),
@@ -64,7 +65,7 @@ impl VerifiedCache {
     /// The tag of these credentials for a user whose stored hash is `hash`. Lengths are
     /// prefixed, so no two different triples give the same input.
     pub(crate) fn tag(&self, username: &str, password: &str, hash: &str) -> Tag {
-        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = self.mac.clone();
         for part in [username, password, hash] {
             mac.update(&(part.len() as u64).to_le_bytes());
             mac.update(part.as_bytes());
