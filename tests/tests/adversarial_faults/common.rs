@@ -167,6 +167,8 @@ pub(crate) enum Fault {
     Unavailable = 1,
     /// Fails otherwise (a provider's 500, a hasher's internal error).
     Broken = 2,
+    /// Never answers (only the session store honours it; elsewhere it fails as broken).
+    Hang = 3,
 }
 
 /// A fault switch shared between a test and the application it serves.
@@ -182,6 +184,7 @@ impl Switch {
         match self.0.load(Ordering::SeqCst) {
             1 => Fault::Unavailable,
             2 => Fault::Broken,
+            3 => Fault::Hang,
             _ => Fault::None,
         }
     }
@@ -191,7 +194,7 @@ impl Switch {
         match self.get() {
             Fault::None => None,
             Fault::Unavailable => Some(ProviderError::unavailable(io)),
-            Fault::Broken => Some(ProviderError::backend(io)),
+            Fault::Broken | Fault::Hang => Some(ProviderError::backend(io)),
         }
     }
 }
@@ -287,7 +290,7 @@ impl PasswordVerifier for FlakyHasher {
                 None => InsecurePlaintextVerifier.verify(password, hash).await,
             },
             Fault::Unavailable => Err(PasswordError::Busy),
-            Fault::Broken => Err(PasswordError::Failed("injected hasher failure".into())),
+            Fault::Broken | Fault::Hang => Err(PasswordError::Failed("injected hasher failure".into())),
         }
     }
 }
@@ -348,8 +351,12 @@ pub(crate) struct FlakySessions {
 }
 
 impl FlakySessions {
-    fn down(switch: &Switch, op: &str) -> Option<anyhow::Error> {
-        (switch.get() != Fault::None).then(|| anyhow::anyhow!("injected: the session store cannot {op}"))
+    async fn down(switch: &Switch, op: &str) -> Option<anyhow::Error> {
+        match switch.get() {
+            Fault::None => None,
+            Fault::Hang => std::future::pending().await,
+            _ => Some(anyhow::anyhow!("injected: the session store cannot {op}")),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, String>>> {
@@ -367,14 +374,14 @@ impl FlakySessions {
 
 impl SessionStore for FlakySessions {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        if let Some(e) = Self::down(&self.load_fault, "load") {
+        if let Some(e) = Self::down(&self.load_fault, "load").await {
             return Err(LoadError::Other(e));
         }
         Ok(self.lock().get(key.as_ref()).cloned())
     }
 
     async fn save(&self, state: HashMap<String, String>, _: &Ttl) -> Result<SessionKey, SaveError> {
-        if let Some(e) = Self::down(&self.write_fault, "save") {
+        if let Some(e) = Self::down(&self.write_fault, "save").await {
             return Err(SaveError::Other(e));
         }
         let key = generate_session_key();
@@ -388,7 +395,7 @@ impl SessionStore for FlakySessions {
         state: HashMap<String, String>,
         ttl: &Ttl,
     ) -> Result<SessionKey, UpdateError> {
-        if let Some(e) = Self::down(&self.write_fault, "update") {
+        if let Some(e) = Self::down(&self.write_fault, "update").await {
             return Err(UpdateError::Other(e));
         }
         let state = {
@@ -405,7 +412,7 @@ impl SessionStore for FlakySessions {
     }
 
     async fn update_ttl(&self, _: &SessionKey, _: &Ttl) -> Result<(), anyhow::Error> {
-        Self::down(&self.write_fault, "extend").map_or(Ok(()), Err)
+        Self::down(&self.write_fault, "extend").await.map_or(Ok(()), Err)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {

@@ -1,6 +1,8 @@
 //! Writes that fail half-way: the session store cannot save after a successful login, and the
 //! remember-me store cannot rotate a token.
 
+use std::time::Duration;
+
 use imia::remember::RememberStore as _;
 use imia_tests::{
     http::{Client, Request},
@@ -121,4 +123,51 @@ fn a_failed_remember_me_rotation_logs_nobody_in_and_keeps_the_token() {
     assert_ne!(returning.jar().get(REMEMBER), Some(remember.as_str()), "rotated");
     assert!(returning.jar().get(SESSION).is_some(), "a session was restored");
     assert_served_for_ann(&returning.get("/app").unwrap(), "app", "the restored session");
+}
+
+#[test]
+fn a_session_store_that_fails_or_hangs_on_load_fails_closed_in_time_and_only_for_sessions() {
+    let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
+    let server = LiveServer::start({
+        let fx = fx.clone();
+        move || app(&fx)
+    })
+    .expect("the server starts");
+    let mut browser = Client::new(server.addr());
+    log_in(&mut browser, true);
+    let session = browser.jar().get(SESSION).unwrap().to_owned();
+    let mut remember = browser.jar().get(REMEMBER).unwrap().to_owned();
+    // The store's deadline (`TimeoutSessionStore`, 1 s here) and slack for a loaded machine.
+    let bound = fx.store_timeout + Duration::from_secs(3);
+
+    for fault in [Fault::Broken, Fault::Hang] {
+        fx.store.load_fault.set(fault);
+        for target in ["/app", "/api/me", "/public", "/login"] {
+            let ctx = format!("session store {fault:?}: session cookie on {target}");
+            let resp = timed(bound, || server.send(&with_cookie(target, SESSION, &session)), &ctx);
+            assert_fails_closed(&resp, Some(500), &ctx);
+        }
+        // Requests without a session cookie never touch the store.
+        let ctx = format!("session store {fault:?}");
+        let public = timed(bound, || server.get("/public"), &ctx);
+        assert_eq!(
+            (public.status, public.text().as_ref()),
+            (200, "public::anonymous"),
+            "{ctx}"
+        );
+        let bearer = Request::get("/api/me").header("Authorization", format!("Bearer {}", ANN.2));
+        assert_served_for_ann(&timed(bound, || server.send(&bearer), &ctx), "me", &ctx);
+        // Remember-me alone restores a session (it needs no load), whose next request fails.
+        let mut returning = Client::new(server.addr());
+        returning.jar_mut().insert(REMEMBER, remember.clone());
+        let resp = timed(bound, || returning.get("/api/me"), &ctx);
+        assert_served_for_ann(&resp, "me", &format!("{ctx}: remember-me"));
+        let resp = timed(bound, || returning.get("/api/me"), &ctx);
+        assert_fails_closed(&resp, Some(500), &format!("{ctx}: the restored session"));
+        // The token rotated: the next round presents the new one.
+        remember = returning.jar().get(REMEMBER).expect("a rotated token").to_owned();
+    }
+
+    fx.store.load_fault.set(Fault::None);
+    assert_served_for_ann(&browser.get("/app").unwrap(), "app", "the session survived the outage");
 }
