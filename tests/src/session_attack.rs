@@ -87,9 +87,36 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-/// A fresh SQLite file path in the temporary directory (nothing there yet).
+/// What the databases and files these helpers create are named after: `imia_sa_…`.
+const NAMESPACE: &str = "imia_sa";
+
+/// Whether `name` (`imia_sa_…_{pid}_{n}`, possibly with an extension) belongs to a test
+/// process that has exited. Only where `/proc` tells; elsewhere nothing is stale.
+fn is_stale(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name);
+    let mut parts = stem.rsplit('_');
+    let (Some(_n), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let proc = std::path::Path::new("/proc");
+    stem.starts_with(NAMESPACE)
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|pid| proc.is_dir() && !proc.join(pid.to_string()).exists())
+}
+
+/// A fresh SQLite file path in the temporary directory (nothing there yet). Files left behind
+/// by earlier test processes are removed.
 pub fn temp_sqlite(prefix: &str) -> String {
-    let path: PathBuf = std::env::temp_dir().join(format!("{}.sqlite3", unique(prefix)));
+    let dir = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_str().is_some_and(is_stale) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let path: PathBuf = dir.join(format!("{}.sqlite3", unique(&format!("{NAMESPACE}_{prefix}"))));
     let _ = std::fs::remove_file(&path);
     path.to_string_lossy().into_owned()
 }
@@ -146,7 +173,16 @@ pub fn fresh_postgres(prefix: &str) -> Option<String> {
         skip("PostgreSQL is not reachable");
         return None;
     }
-    let name = unique(prefix);
+    // Databases of earlier, finished test processes go first.
+    if let Ok(names) = psql(
+        &url,
+        &format!("SELECT datname FROM pg_database WHERE datname LIKE '{NAMESPACE}\\_%'"),
+    ) {
+        for stale in names.lines().filter(|n| is_stale(n)) {
+            let _ = psql(&url, &format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)"));
+        }
+    }
+    let name = unique(&format!("{NAMESPACE}_{prefix}"));
     let made = psql(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .and_then(|_| psql(&url, &format!("CREATE DATABASE {name}")));
     if let Err(err) = made {
@@ -532,6 +568,19 @@ mod tests {
         );
         assert_eq!(host_port("redis://127.0.0.1", 6379), "127.0.0.1:6379");
         assert_eq!(host_port("redis://127.0.0.1:6380/2", 6379), "127.0.0.1:6380");
+    }
+
+    #[test]
+    fn only_names_of_exited_processes_are_stale() {
+        let mine = unique(&format!("{NAMESPACE}_x"));
+        assert!(!is_stale(&mine));
+        assert!(!is_stale(&format!("{mine}.sqlite3")));
+        assert!(!is_stale("imia_scale_1_2"));
+        assert!(!is_stale("other_4000000_1.sqlite3"));
+        if std::path::Path::new("/proc").is_dir() {
+            // Beyond the largest pid Linux hands out.
+            assert!(is_stale(&format!("{NAMESPACE}_x_4194305_0.sqlite3-wal")));
+        }
     }
 
     #[test]
