@@ -166,6 +166,7 @@ rss_kib() {
 }
 
 declare -A RPS P99
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== $(date -u) rounds=$ROUNDS duration=$DURATION warmup=$WARMUP connections=$CONNECTIONS load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in "${workloads[@]}"; do
     start_server "$w"
@@ -192,8 +193,12 @@ for w in "${workloads[@]}"; do
 done
 
 {
-    echo "Run $stamp: $ROUNDS × $DURATION after a $WARMUP warm-up, wrk -t1 -c$CONNECTIONS, one server worker;"
-    echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Run $stamp: $ROUNDS × $DURATION after a $WARMUP warm-up, wrk -t1 -c$CONNECTIONS, one server worker"
+    echo "(server on CPU 0, wrk on CPU 1 when there are two). Load average (1, 5, 15 min) before: $load_before;"
+    echo "after: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    echo "Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r),"
+    echo "$(rustc --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)."
     echo
     echo "| workload | req/s (median) | p99 ms (median) | req/s ratio to baseline | p99 ratio to baseline |"
     echo "|---|---:|---:|---:|---:|"

@@ -286,6 +286,35 @@ fn middleware(c: &mut Criterion) {
         });
     }
 
+    // A chain of three where the last one finds the user: API key and Basic find nothing first.
+    let chain = rt.block_on(atest::init_service(
+        App::new()
+            .wrap(
+                Authentication::builder()
+                    .authenticators((
+                        ApiKeyAuthenticator::new(provider.clone()),
+                        BasicAuthenticator::new(provider.clone(), InsecurePlaintextVerifier),
+                        TokenAuthenticator::bearer(provider.clone()),
+                    ))
+                    .fallback(Fallback::Error)
+                    .build()
+                    .expect("valid"),
+            )
+            .route("/hello", web::get().to(hello)),
+    ));
+    g.bench_function("chain_of_three_bearer_last", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let req = atest::TestRequest::get()
+                    .uri("/hello")
+                    .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+                    .to_request();
+                let status = atest::call_service(&chain, req).await.status();
+                assert_eq!(status, 200);
+            })
+        })
+    });
+
     // An exclude list: the public path skips the chain, the private one runs it.
     let excluded = rt.block_on(atest::init_service(
         App::new()
