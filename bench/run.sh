@@ -81,6 +81,7 @@ summary="$results/summary.md"
 : >"$raw"
 
 server_pid=
+started_pids=()
 stop_server() {
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
@@ -88,7 +89,15 @@ stop_server() {
         server_pid=
     fi
 }
-trap stop_server EXIT
+stop_all() {
+    stop_server
+    for pid in "${started_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    started_pids=()
+}
+trap stop_all EXIT
 
 free_port() {
     local port=$((18000 + RANDOM % 2000))
@@ -165,35 +174,46 @@ rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
-declare -A RPS P99
+declare -A RPS P99 PORT HEADER RPS_ROUNDS P99_ROUNDS
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "== $(date -u) rounds=$ROUNDS duration=$DURATION warmup=$WARMUP connections=$CONNECTIONS load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(date -u) rounds=$ROUNDS duration=$DURATION warmup=$WARMUP connections=$CONNECTIONS load: $load_before"
+
+# Every server runs for the whole measurement (idle ones cost nothing), so that each round
+# measures every workload in turn: noise from the machine then spreads over all rows alike.
 for w in "${workloads[@]}"; do
     start_server "$w"
-    header=$(auth_header "$w")
-    status=$(curl -s -o /dev/null -w '%{http_code}' ${header:+-H "$header"} "http://127.0.0.1:$port/hello")
+    started_pids+=("$server_pid")
+    server_pid=
+    PORT[$w]=$port
+    HEADER[$w]=$(auth_header "$w")
+    status=$(curl -s -o /dev/null -w '%{http_code}' ${HEADER[$w]:+-H "${HEADER[$w]}"} "http://127.0.0.1:$port/hello")
     if [ "$status" != 200 ]; then
         echo "$w: GET /hello answered $status, expected 200" >&2
         exit 1
     fi
-    run_wrk "$WARMUP" "$header" >/dev/null
-    rps_list=()
-    p99_list=()
-    for round in $(seq 1 "$ROUNDS"); do
-        out=$(run_wrk "$DURATION" "$header")
+    run_wrk "$WARMUP" "${HEADER[$w]}" >/dev/null
+done
+for round in $(seq 1 "$ROUNDS"); do
+    for w in "${workloads[@]}"; do
+        port=${PORT[$w]}
+        out=$(run_wrk "$DURATION" "${HEADER[$w]}")
         printf '### %s round %s\n%s\n' "$w" "$round" "$out" >>"$raw"
         read -r rps p99 < <(printf '%s\n' "$out" | parse_wrk)
-        rps_list+=("$rps")
-        p99_list+=("$p99")
+        RPS_ROUNDS[$w]+="$rps "
+        P99_ROUNDS[$w]+="$p99 "
     done
-    stop_server
-    RPS[$w]=$(printf '%s\n' "${rps_list[@]}" | median)
-    P99[$w]=$(printf '%s\n' "${p99_list[@]}" | median)
-    printf '%-30s %12.0f req/s  p99 %8.3f ms   (rounds: %s)\n' "$w" "${RPS[$w]}" "${P99[$w]}" "${rps_list[*]}"
+    echo "round $round of $ROUNDS done"
+done
+stop_all
+for w in "${workloads[@]}"; do
+    RPS[$w]=$(printf '%s\n' ${RPS_ROUNDS[$w]} | median)
+    P99[$w]=$(printf '%s\n' ${P99_ROUNDS[$w]} | median)
+    printf '%-30s %12.0f req/s  p99 %8.3f ms   (rounds: %s)\n' "$w" "${RPS[$w]}" "${P99[$w]}" "${RPS_ROUNDS[$w]}"
 done
 
 {
-    echo "Run $stamp: $ROUNDS × $DURATION after a $WARMUP warm-up, wrk -t1 -c$CONNECTIONS, one server worker"
+    echo "Run $stamp: $ROUNDS rounds of $DURATION per workload (each round runs every workload in turn) after a"
+    echo "$WARMUP warm-up, wrk -t1 -c$CONNECTIONS, one server worker"
     echo "(server on CPU 0, wrk on CPU 1 when there are two). Load average (1, 5, 15 min) before: $load_before;"
     echo "after: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
