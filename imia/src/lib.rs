@@ -69,9 +69,9 @@
 //!
 //! # Guide
 //!
-//! The guide is in the repository's `docs/` directory (start at `docs/README.md`): fifteen
-//! chapters from a quick start to deployment on several servers, the security model, migrating
-//! from the Python library and testing. Its code blocks run as doctests of this crate.
+#![doc = concat!("The guide is in the repository's `docs/` directory, starting at [`docs/README.md`](", env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/README.md):")]
+//! fifteen chapters from a quick start to deployment on several servers, the security model,
+//! migrating from the Python library and testing. Its code blocks run as doctests of this crate.
 //!
 //! # Feature flags
 //!
