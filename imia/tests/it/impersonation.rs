@@ -326,7 +326,18 @@ async fn guards_only_restrict() {
 #[derive(Clone, Default)]
 struct Audit(std::sync::Arc<std::sync::Mutex<Vec<std::collections::BTreeMap<String, String>>>>);
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Audit {
+thread_local! {
+    /// The collector of the test running on this thread, if it wants events.
+    static AUDIT: std::cell::RefCell<Option<Audit>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A process-wide layer that hands `imia::impersonation` events to the current thread's
+/// [`Audit`]. It is installed as the global default once: a thread-local subscriber
+/// (`set_default`) races with other test threads registering the same callsites while no
+/// subscriber wants them, which can cache "never" for a callsite and lose its event.
+struct ToThreadAudit;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ToThreadAudit {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         struct Fields(std::collections::BTreeMap<String, String>);
         impl tracing::field::Visit for Fields {
@@ -337,22 +348,46 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Audit {
                 );
             }
         }
-        if event.metadata().target() == "imia::impersonation" {
-            let mut fields = Fields(Default::default());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(fields.0);
+        if event.metadata().target() != "imia::impersonation" {
+            return;
         }
+        AUDIT.with(|audit| {
+            if let Some(audit) = audit.borrow().as_ref() {
+                let mut fields = Fields(Default::default());
+                event.record(&mut fields);
+                audit.0.lock().unwrap().push(fields.0);
+            }
+        });
+    }
+}
+
+/// Stops collecting when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        AUDIT.with(|audit| audit.borrow_mut().take());
+    }
+}
+
+impl Audit {
+    /// Collects the events of the current thread until the returned guard is dropped.
+    fn capture() -> (Self, Capturing) {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(ToThreadAudit))
+                .expect("no other global subscriber in this test binary");
+        });
+        let audit = Self::default();
+        AUDIT.with(|slot| *slot.borrow_mut() = Some(audit.clone()));
+        (audit, Capturing)
     }
 }
 
 #[actix_web::test]
 async fn every_start_stop_and_refusal_is_an_audit_event_with_both_ids() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let audit = Audit::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(audit.clone()));
-    // Other tests on other threads may have registered these callsites first, with no
-    // subscriber: recompute their interest now that this thread has one.
-    tracing::callsite::rebuild_interest_cache();
+    let (audit, _capturing) = Audit::capture();
     let users = people();
     let app = atest::init_service(imp_app(users.clone(), Impersonation::new(users))).await;
     let staff = session_for(sessions(), &STAFF).await;
