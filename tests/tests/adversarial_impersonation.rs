@@ -283,6 +283,80 @@ fn the_permission_matrix_refuses_every_forbidden_pair_with_one_answer() {
     assert!(refusals.len() >= 16, "{}", refusals.len());
 }
 
+/// The demo (integer ids in a database): malformed and hostile ids, and the forbidden pairs,
+/// are the same empty 403 as an unknown id, and change nothing.
+#[test]
+fn the_demo_refuses_hostile_ids_and_forbidden_pairs_alike() {
+    let Some(store) = imia_tests::session_attack::sqlite_store("adv_demo_imp") else {
+        return;
+    };
+    let demo = start_demo(&store);
+    let id = |email: &str| {
+        store
+            .sql(&format!("SELECT id FROM users WHERE email = '{email}'"))
+            .expect("the users table answers")
+    };
+    let (root_id, user_id, disabled_id) = (
+        id("root@example.com"),
+        id("user@example.com"),
+        id("disabled@example.com"),
+    );
+    let mut answers = Vec::new();
+    let mut root = demo.client();
+    login(&mut root, "root@example.com");
+    let hostile = [
+        "abc".to_owned(),
+        "-1".into(),
+        "0".into(),
+        "99999999999999999999".into(),
+        format!("{user_id} OR 1=1"),
+        format!("{user_id}.0"),
+        // Integer parsing accepts these spellings of an id: they must meet the same policy
+        // (oneself, an inactive user) as the canonical one.
+        format!("+{root_id}"),
+        format!("0{root_id}"),
+        format!(" {root_id} "),
+        format!("+{disabled_id}"),
+        format!("00{disabled_id}"),
+        format!("0x{user_id}"),
+        format!("{user_id}\0"),
+        format!("{user_id}'--"),
+        "９".into(),
+        "".into(),
+        "9".repeat(5000),
+        root_id.clone(),
+        disabled_id.clone(),
+    ];
+    for target in &hostile {
+        let resp = impersonate(&mut root, target);
+        assert_eq!(resp.status, 403, "root → {target:?}: {}", resp.text());
+        assert_eq!(whoami(&mut root).1.as_deref(), Some("root@example.com"), "{target:?}");
+        answers.push(shape(&resp));
+    }
+    let mut user = demo.client();
+    login(&mut user, "user@example.com");
+    for target in [&root_id, &disabled_id, &user_id] {
+        let resp = impersonate(&mut user, target);
+        assert_eq!(resp.status, 403, "user → {target}");
+        answers.push(shape(&resp));
+    }
+    // Anonymous visitors never reach the handler: the page sends them to the login form.
+    let mut anonymous = demo.client();
+    let resp = impersonate(&mut anonymous, &user_id);
+    assert!(
+        resp.header("location").is_some_and(|l| l.starts_with("/login")),
+        "anonymous: {} {:?}",
+        resp.status,
+        resp.header("location")
+    );
+    assert_eq!(whoami(&mut anonymous).0, "anonymous");
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:#?}");
+    assert_eq!(answers[0].1, b"", "an empty body");
+    // The control: the permitted pair works.
+    assert_eq!(impersonate(&mut root, &user_id).status, 303);
+    assert_eq!(whoami(&mut root).1.as_deref(), Some("user@example.com"));
+}
+
 /// The session key behind a client's cookie, and its state in the store as a map.
 fn stored_state(store: &Store, client: &Client) -> (String, Map<String, Value>) {
     let sealed = client.jar().get(SESSION_COOKIE).expect("a session cookie");

@@ -266,6 +266,61 @@ fn the_demo_refuses_cross_site_logout_and_impersonation() {
     }
 }
 
+/// The demo binary (OWASP argon2, its own throttle of 10 failures per username): wrong
+/// password, unknown user, disabled user, missing fields and a throttled user with the right
+/// password all get the same status, body and headers (but `Date`).
+#[test]
+fn the_demo_answers_every_failed_login_alike_throttled_included() {
+    let Some(store) = sqlite_store("adv_demo_uniform") else {
+        return;
+    };
+    let demo = start_demo(&store);
+    let mut client = demo.client();
+    let fail = |client: &mut imia_tests::http::Client, fields: &[(&str, &str)]| {
+        let resp = client.send(&post_form("/login", fields)).unwrap();
+        assert!(resp.cookie(SESSION_COOKIE).is_none(), "{fields:?}: no session");
+        shape(&resp)
+    };
+    let reference = fail(&mut client, &[("username", "root@example.com"), ("password", "wrong")]);
+    assert_eq!(reference.0, 200, "the demo re-renders the form");
+    let mut answers = vec![
+        fail(
+            &mut client,
+            &[("username", "nobody@example.com"), ("password", PASSWORD)],
+        ),
+        fail(
+            &mut client,
+            &[("username", "disabled@example.com"), ("password", PASSWORD)],
+        ),
+        fail(&mut client, &[("username", "root@example.com")]),
+        fail(&mut client, &[("password", PASSWORD)]),
+        fail(
+            &mut client,
+            &[("username", "ROOT@example.com"), ("password", "Password")],
+        ),
+    ];
+    // Lock user@example.com (10 failures), then the right password fails the same way.
+    for _ in 0..10 {
+        answers.push(fail(
+            &mut client,
+            &[("username", "user@example.com"), ("password", "wrong")],
+        ));
+    }
+    answers.push(fail(
+        &mut client,
+        &[("username", "user@example.com"), ("password", PASSWORD)],
+    ));
+    answers.push(fail(
+        &mut client,
+        &[("username", "USER@example.com"), ("password", PASSWORD)],
+    ));
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer, &reference, "answer {n} differs");
+    }
+    // Other users are not locked by it.
+    login(&mut client, "root@example.com");
+}
+
 #[test]
 fn the_demo_never_lets_login_answers_be_cached() {
     let Some(store) = sqlite_store("adv_no_store") else {
