@@ -3,10 +3,13 @@
 //! one remember-me cookie used by many requests at once.
 //!
 //! The race runs an in-process app ([`LiveServer`]) whose slow handler waits for the test's
-//! signal, on the server-side stores imia recommends: [`DieselSessionStore`] (SQLite) and Redis
-//! behind [`StrictSessionStore`]. Redis (`IMIA_TEST_REDIS_URL`) and PostgreSQL
-//! (`IMIA_TEST_POSTGRES_URL`) parts skip with a message when the server is missing, except under
-//! `CI=true`, where they fail.
+//! signal (so the interleaving is certain, not timed), with a slow request that stores a value,
+//! one that renews the id, and one that re-fingerprints the session as a password change does.
+//! Behind [`StrictSessionStore`], neither [`DieselSessionStore`] (SQLite) nor actix-session's
+//! Redis store lets it bring the login back; the bare stores' behaviour (Redis resurrects on
+//! update, Diesel on renewal) and the demo's (a password change racing a logout) are pinned, so
+//! that a change shows. Redis (`IMIA_TEST_REDIS_URL`) and PostgreSQL (`IMIA_TEST_POSTGRES_URL`)
+//! parts skip with a message when the server is missing, except under `CI=true`, where they fail.
 
 use std::{
     cell::RefCell,
