@@ -93,6 +93,59 @@ async fn direct<C: Backend + SimpleAsyncConnection>(admin_url: &str, name: &str,
     conn.batch_execute(sql).await.expect("the statement runs");
 }
 
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = sql_types::Text)]
+    name: String,
+}
+
+/// Whether a database made by [`unique`] belongs to a test process that has ended.
+fn is_stale(name: &str) -> bool {
+    let Some(pid) = name
+        .strip_prefix("imia_af_")
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Drops the databases that earlier, finished runs left behind (never a running test's).
+async fn drop_stale<C>(admin_url: &str, list: &str, drop: impl Fn(&str) -> String)
+where
+    C: Backend + SimpleAsyncConnection,
+    Name: QueryableByName<<C as diesel_async::AsyncConnectionCore>::Backend>,
+    diesel::query_builder::SqlQuery:
+        diesel::query_builder::QueryFragment<<C as diesel_async::AsyncConnectionCore>::Backend>,
+{
+    let Ok(mut admin) = C::establish(admin_url).await else {
+        return;
+    };
+    let names: Vec<Name> = diesel::sql_query(list).load(&mut admin).await.unwrap_or_default();
+    for Name { name } in names.into_iter().filter(|n| is_stale(&n.name)) {
+        let _ = admin.batch_execute(&drop(&name)).await;
+    }
+}
+
+async fn drop_stale_postgres(admin_url: &str) {
+    drop_stale::<AsyncPgConnection>(
+        admin_url,
+        "SELECT datname AS name FROM pg_database WHERE datname LIKE 'imia_af_%'",
+        |name| format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+}
+
+async fn drop_stale_mysql(admin_url: &str) {
+    drop_stale::<AsyncMysqlConnection>(
+        admin_url,
+        "SELECT CAST(SCHEMA_NAME AS CHAR) AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'imia\\_af\\_%'",
+        |name| format!("DROP DATABASE IF EXISTS {name}"),
+    )
+    .await;
+}
+
 fn block_on<T>(work: impl Future<Output = T>) -> T {
     actix_rt::System::new().block_on(work)
 }
@@ -107,10 +160,11 @@ struct DbApp {
 }
 
 macro_rules! db_app {
-    ($conn:ty, $pool:path, $query:expr, $admin_url:expr, $tag:expr, $create:expr) => {{
+    ($conn:ty, $pool:path, $cleanup:path, $query:expr, $admin_url:expr, $tag:expr, $create:expr) => {{
         let admin_url: String = $admin_url;
         let name = unique($tag);
         let upstream: SocketAddr = host_port(&admin_url, 0).expect("a host and port");
+        block_on($cleanup(&admin_url));
         if block_on(fresh_database::<$conn>(&admin_url, &name, &($create)(&name))).is_none() {
             None
         } else {
@@ -153,6 +207,7 @@ fn postgres_app() -> Option<(DbApp, imia::diesel::Pool<AsyncPgConnection>)> {
     db_app!(
         AsyncPgConnection,
         imia::diesel::postgres_pool,
+        drop_stale_postgres,
         "",
         postgres_url(),
         "pg",
@@ -164,6 +219,7 @@ fn mysql_app() -> Option<(DbApp, imia::diesel::Pool<AsyncMysqlConnection>)> {
     db_app!(
         AsyncMysqlConnection,
         imia::diesel::mysql_pool,
+        drop_stale_mysql,
         // Else mysql_async switches a local TCP connection to the server's Unix socket, around
         // the proxy.
         "?prefer_socket=false",
@@ -448,6 +504,7 @@ fn the_demo_on_postgres_fails_closed_while_the_database_is_cut_and_recovers() {
         return skip::<()>("IMIA_TEST_POSTGRES_URL has no host").unwrap_or(());
     };
     let created = block_on(async {
+        drop_stale_postgres(&admin_url).await;
         let mut admin = match AsyncPgConnection::establish(&admin_url).await {
             Ok(conn) => conn,
             Err(e) => return skip(format!("PostgreSQL is not reachable: {e}")),
