@@ -11,6 +11,14 @@ use actix_web::cookie::time::Duration as Ttl;
 /// request with a session cookie until the client gives up. With this wrapper the request fails
 /// closed, quickly: actix-session answers an opaque 500, never an anonymous page.
 ///
+/// A deadline bounds each request; it cannot repair the store behind it. actix-session's
+/// `RedisSessionStore::new` keeps a single redis-rs `ConnectionManager`, which (redis 0.32)
+/// stops reconnecting once one reconnection attempt failed while Redis was down: every request
+/// with a session then fails closed after the deadline until the application restarts. Build
+/// the Redis store from a pool instead (`RedisSessionStore::builder_pooled`, actix-session's
+/// `redis-pool` feature, with create and recycle timeouts on the `deadpool-redis` pool): it
+/// opens new connections once Redis is back.
+///
 /// # Examples
 ///
 /// ```
