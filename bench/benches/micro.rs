@@ -25,7 +25,9 @@ use actix_web::{
 use criterion::{Criterion, criterion_group, criterion_main};
 use imia::{
     Authentication, Fallback, PathPattern, SecretKey, UserLike, UserToken,
-    authenticator::{ApiKeyAuthenticator, Authenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
+    authenticator::{
+        ApiKeyAuthenticator, Authenticator, BasicAuthenticator, Outcome, SessionAuthenticator, TokenAuthenticator,
+    },
     fuzzing,
     password::{Argon2Hasher, InsecurePlaintextVerifier},
     provider::{InMemoryProvider, UserProvider as _},
@@ -169,7 +171,7 @@ fn authenticators(c: &mut Criterion) {
     let hash = rt.block_on(hasher.hash(PASSWORD)).expect("hashing works");
     let cached = BasicAuthenticator::new(users(&hash), hasher).verification_cache(1000, Duration::from_secs(3600));
     let first = rt.block_on(cached.authenticate(&req)).expect("no failure");
-    assert!(matches!(first, imia::authenticator::Outcome::Authenticated(_)));
+    assert!(matches!(first, Outcome::Authenticated(_)));
     g.bench_function("basic_argon2_cache_hit", |b| {
         b.iter(|| now(cached.authenticate(black_box(&req))))
     });
@@ -226,6 +228,37 @@ async fn hello_protected() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ok"}"#)
+}
+
+/// Finds no credentials, at no cost.
+struct NoCredentials;
+
+impl Authenticator for NoCredentials {
+    type User = Cheap;
+
+    async fn authenticate(&self, _: &HttpRequest) -> Result<Outcome<Cheap>, imia::error::AuthError> {
+        Ok(Outcome::NoCredentials)
+    }
+}
+
+/// A user that costs nothing to make.
+struct Cheap;
+
+impl UserLike for Cheap {
+    fn id(&self) -> Cow<'_, str> {
+        Cow::Borrowed("cheap")
+    }
+}
+
+/// Authenticates every request as [`Cheap`].
+struct CheapUserAuthenticator;
+
+impl Authenticator for CheapUserAuthenticator {
+    type User = Cheap;
+
+    async fn authenticate(&self, _: &HttpRequest) -> Result<Outcome<Cheap>, imia::error::AuthError> {
+        Ok(Outcome::Authenticated(Cheap))
+    }
 }
 
 fn auth(authenticator: impl Authenticator) -> Authentication {
@@ -285,6 +318,84 @@ fn middleware(c: &mut Criterion) {
             })
         });
     }
+
+    // The middleware's own cost: an authenticator that finds nothing, one that finds a user
+    // that costs nothing to make.
+    let noop = rt.block_on(atest::init_service(
+        App::new()
+            .wrap(Authentication::new(NoCredentials))
+            .route("/hello", web::get().to(hello)),
+    ));
+    let cheap = rt.block_on(atest::init_service(
+        App::new()
+            .wrap(auth(CheapUserAuthenticator))
+            .route("/hello", web::get().to(hello)),
+    ));
+    for (name, app) in [("noop_authenticator", &noop), ("cheap_user_authenticator", &cheap)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let req = atest::TestRequest::get()
+                        .uri("/hello")
+                        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+                        .to_request();
+                    let status = atest::call_service(app, req).await.status();
+                    assert_eq!(status, 200);
+                })
+            })
+        });
+    }
+
+    // The peer doing the same job: actix-web-httpauth with the same lookup and clone.
+    let peer_users: std::sync::Arc<std::collections::HashMap<String, User>> = std::sync::Arc::new(
+        (0..1000)
+            .map(|i| {
+                let u = User {
+                    id: format!("{i}"),
+                    email: format!("user{i:04}@example.com"),
+                    password_hash: String::new(),
+                    api_token: format!("tok-{i:04}-5c0e8d1f9a7b4e2c"),
+                    scopes: vec!["read".to_owned(), format!("tenant:{}", i % 10)],
+                };
+                (u.api_token.clone(), u)
+            })
+            .collect(),
+    );
+    let httpauth =
+        rt.block_on(
+            atest::init_service(
+                App::new()
+                    .app_data(web::Data::from(peer_users))
+                    .wrap(actix_web_httpauth::middleware::HttpAuthentication::bearer(
+                        |req: actix_web::dev::ServiceRequest,
+                         creds: actix_web_httpauth::extractors::bearer::BearerAuth| async move {
+                            let found = req
+                                .app_data::<web::Data<std::collections::HashMap<String, User>>>()
+                                .and_then(|users| users.get(creds.token()).cloned());
+                            match found {
+                                Some(user) => {
+                                    req.extensions_mut().insert(user);
+                                    Ok(req)
+                                }
+                                None => Err((actix_web::error::ErrorUnauthorized("unknown"), req)),
+                            }
+                        },
+                    ))
+                    .route("/hello", web::get().to(hello)),
+            ),
+        );
+    g.bench_function("httpauth_bearer_peer", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let req = atest::TestRequest::get()
+                    .uri("/hello")
+                    .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+                    .to_request();
+                let status = atest::call_service(&httpauth, req).await.status();
+                assert_eq!(status, 200);
+            })
+        })
+    });
 
     // A chain of three where the last one finds the user: API key and Basic find nothing first.
     let chain = rt.block_on(atest::init_service(
