@@ -47,7 +47,8 @@ for tool in curl taskset cargo awk; do
     command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
 
-cargo build --release --locked --bin bench-server
+# Not --locked: the library may gain a dependency before this lock file is refreshed.
+cargo build --release --bin bench-server
 server=./target/release/bench-server
 
 # Pin the server to CPU 0 and wrk to CPU 1 when there are two CPUs or more.
