@@ -88,9 +88,16 @@ impl LiveServer {
             })
         })?;
         match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok(Ok((addr, handle))) => Ok(Self { addr, handle, thread: Some(thread) }),
+            Ok(Ok((addr, handle))) => Ok(Self {
+                addr,
+                handle,
+                thread: Some(thread),
+            }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the server did not start in time")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the server did not start in time",
+            )),
         }
     }
 
@@ -129,7 +136,9 @@ impl LiveServer {
 
 impl fmt::Debug for LiveServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("LiveServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

@@ -405,19 +405,14 @@ fn demo_resurrections(store: &Store, tries: usize) -> usize {
     resurrected
 }
 
-/// Pins SECURITY.md's known limit in the demo, which keeps its sessions in a bare
-/// `DieselSessionStore` or `RedisSessionStore`: a password change that finishes after a
-/// concurrent logout saves the renewed session with its login. Once the demo wraps its store
-/// in [`StrictSessionStore`] (as the race tests above show it should), this fails: then assert
-/// `demo_resurrections(..) == 0` instead and drop the known limit from SECURITY.md.
+/// The demo wraps its store in [`StrictSessionStore`]: a password change that finishes after a
+/// concurrent logout (and so renews a session that no longer exists) never saves the login
+/// again, on SQLite, PostgreSQL or Redis.
 #[test]
-fn the_demo_shows_the_known_limit_logout_racing_a_password_change() {
+fn in_the_demo_a_password_change_racing_a_logout_never_resurrects_the_session() {
     for store in server_side_stores("adv_demo_race") {
         let resurrected = demo_resurrections(&store, 4);
-        assert!(
-            resurrected > 0,
-            "{store:?}: no logout race resurrected a session; the demo is strict now: flip this test"
-        );
+        assert_eq!(resurrected, 0, "{store:?}: a logout race resurrected the session");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Several servers: two demo processes share sessions through Redis and users through
-//! PostgreSQL; and a Redis outage fails closed.
+//! PostgreSQL; and a Redis outage fails closed, and the demo recovers once Redis is back.
 //!
 //! Needs PostgreSQL (`IMIA_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
 //! and the `psql` client to create a fresh database), Redis (`IMIA_TEST_REDIS_URL`, default
@@ -7,13 +7,13 @@
 //! with a message, except under `CI=true`, where they fail it.
 
 use std::{
-    net::{SocketAddr, TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    net::{SocketAddr, TcpStream},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
 use imia_tests::{
+    faults::RedisServer,
     http::{Client, Request},
     server::ExampleServer,
 };
@@ -135,66 +135,19 @@ fn two_servers_share_sessions_through_redis_and_users_through_postgres() {
     assert_eq!(state(&mut replay), "anonymous");
 }
 
-/// A `redis-server` of our own on a free port, to stop at will.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start() -> Option<Self> {
-        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if Instant::now() > deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        Some(Self { child, port })
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[test]
-fn a_redis_outage_fails_closed() {
-    let Some(mut redis) = OwnRedis::start() else {
-        return skip("redis-server could not be started");
+fn a_redis_outage_fails_closed_and_the_demo_recovers_when_redis_is_back() {
+    let mut redis = match RedisServer::start_persistent() {
+        Ok(redis) => redis,
+        Err(e) => return skip(&format!("redis-server could not be started: {e}")),
     };
     let db = std::env::temp_dir().join(format!("imia-redis-outage-{}.sqlite3", std::process::id()));
     let _ = std::fs::remove_file(&db);
-    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
     let server = ExampleServer::start_with_env(
         "demo",
         &[
             ("DATABASE_URL", db.to_str().unwrap()),
-            ("REDIS_URL", &redis_url),
+            ("REDIS_URL", &redis.url()),
             ("IMIA_SECRET_KEY", SECRET),
         ],
     )
@@ -203,7 +156,8 @@ fn a_redis_outage_fails_closed() {
     login(&mut client, "user@example.com");
     assert_eq!(state(&mut client), "authenticated");
 
-    redis.stop();
+    // Stopped gracefully, so the sessions are saved and come back with the server.
+    redis.shutdown();
     for target in ["/app", "/api/me", "/whoami"] {
         let resp = client.send(&Request::get(target)).expect("an answer, not a hang");
         assert!(
@@ -217,6 +171,10 @@ fn a_redis_outage_fails_closed() {
     // Requests without a session never touch the store.
     let anonymous = server.get("/whoami").unwrap();
     assert_eq!(anonymous.status, 200);
+
+    // The demo's pooled store reconnects: the same session works again, nothing was lost.
+    redis.restart().expect("redis-server restarts");
+    assert_eq!(state(&mut client), "authenticated", "the session survives the outage");
     drop(server);
     let _ = std::fs::remove_file(db);
 }

@@ -27,7 +27,7 @@ use actix_web::{
     web,
 };
 use imia::{
-    Authentication, Fallback, IntoAuthenticators, SecretKey, TimeoutSessionStore,
+    Authentication, Fallback, IntoAuthenticators, SecretKey, StrictSessionStore, TimeoutSessionStore,
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
     csrf::SameOrigin,
     impersonation::Impersonation,
@@ -141,6 +141,25 @@ pub struct Demo {
     cookie_secure: bool,
 }
 
+/// actix-session's Redis store over a connection pool, whose connections are bounded by
+/// [`SESSION_STORE_TIMEOUT`]: unlike a single connection, a pool recovers on the first request
+/// after a Redis restart.
+#[cfg(feature = "redis")]
+async fn redis_store(
+    url: &str,
+) -> Result<actix_session::storage::RedisSessionStore, Box<dyn std::error::Error + Send + Sync>> {
+    let pool = deadpool_redis::Config::from_url(url)
+        .builder()?
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .wait_timeout(Some(SESSION_STORE_TIMEOUT))
+        .create_timeout(Some(SESSION_STORE_TIMEOUT))
+        .recycle_timeout(Some(SESSION_STORE_TIMEOUT))
+        .build()?;
+    // Fail at start-up, not on the first request, when Redis cannot be reached.
+    drop(pool.get().await?);
+    Ok(actix_session::storage::RedisSessionStore::new_pooled(pool).await?)
+}
+
 impl Demo {
     /// Connects to the database, creates and seeds the tables, and sets up the session store.
     ///
@@ -154,9 +173,7 @@ impl Demo {
             SessionBackend::Database => StoreChoice::Database(pool),
             SessionBackend::Cookie => StoreChoice::Cookie,
             #[cfg(feature = "redis")]
-            SessionBackend::Redis(url) => {
-                StoreChoice::Redis(actix_session::storage::RedisSessionStore::new(url).await?)
-            }
+            SessionBackend::Redis(url) => StoreChoice::Redis(redis_store(&url).await?),
             #[cfg(not(feature = "redis"))]
             SessionBackend::Redis(_) => return Err("REDIS_URL is set: build with `--features redis`".into()),
         };
@@ -233,7 +250,13 @@ impl Demo {
             .expect("a valid configuration");
         // A store that stops answering (Redis restarting) fails requests with a session after 3
         // seconds with an opaque 500, instead of holding them.
-        let store = TimeoutSessionStore::new(self.store.store().expect("a session store"), SESSION_STORE_TIMEOUT);
+        // Strict: a request still running when its session is logged out (or renewed by a
+        // password change) cannot write the login back. Timed: a store that hangs answers 500
+        // after a deadline instead of holding the request.
+        let store = TimeoutSessionStore::new(
+            StrictSessionStore::new(self.store.store().expect("a session store")),
+            SESSION_STORE_TIMEOUT,
+        );
         let sessions = SessionMiddleware::builder(store, Key::derive_from(self.secret.as_bytes()))
             .cookie_name(SESSION_COOKIE.to_owned())
             .cookie_http_only(true)

@@ -564,9 +564,11 @@ where
                     }
                 }
                 Err(err) => {
-                    // Fail safe: no login from the cookie this time, the stored token is kept.
+                    // An outage like a failed lookup: nobody is logged in from the cookie (no
+                    // 401 or login redirect either, which would hide the outage), and the
+                    // stored token and the cookie are kept for when the store is back.
                     tracing::error!(error.display = %err, "remember-me rotation failed; not restoring the session");
-                    return Ok(Outcome::NoCredentials);
+                    return Err(err.into());
                 }
             }
         }
