@@ -468,18 +468,46 @@ impl Resp {
 /// When the server cannot be reached, closes the connection, or answers something that is not
 /// RESP.
 pub fn resp_command(addr: SocketAddr, args: &[&str]) -> io::Result<Resp> {
-    let timeout = Duration::from_secs(5);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    RedisConnection::connect(addr)?.command(args)
+}
+
+/// One connection to a Redis server, for several commands that share its state (`SELECT`).
+#[derive(Debug)]
+pub struct RedisConnection {
+    reader: BufReader<TcpStream>,
+}
+
+impl RedisConnection {
+    /// Connects to `addr`; every later read and write has a 5-second timeout.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached.
+    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let timeout = Duration::from_secs(5);
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(Self {
+            reader: BufReader::new(stream),
+        })
     }
-    stream.write_all(&out)?;
-    read_resp(&mut BufReader::new(stream))
+
+    /// Sends one command and reads its reply (a Redis error reply is `Ok(Resp::Error)`).
+    ///
+    /// # Errors
+    ///
+    /// When the connection fails or the reply is not RESP.
+    pub fn command(&mut self, args: &[&str]) -> io::Result<Resp> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&out)?;
+        read_resp(&mut self.reader)
+    }
 }
 
 fn read_resp(reader: &mut impl BufRead) -> io::Result<Resp> {

@@ -7,7 +7,7 @@
 //! client over [`TcpStream`]; SQLite and PostgreSQL through the `sqlite3` and `psql` clients.
 
 use std::{
-    io::{self, BufRead, BufReader, Read, Write},
+    io,
     net::{SocketAddr, TcpStream, ToSocketAddrs},
     path::PathBuf,
     process::{Command, Stdio},
@@ -19,6 +19,7 @@ use actix_web::cookie::{Cookie, CookieJar, Key};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
 use crate::{
+    faults::{RedisConnection, Resp},
     http::{Client, Request, Response},
     server::ExampleServer,
 };
@@ -193,26 +194,11 @@ pub fn fresh_postgres(prefix: &str) -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
-/// A reply from Redis.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resp {
-    /// `+OK`.
-    Simple(String),
-    /// `-ERR …`.
-    Error(String),
-    /// `:1`.
-    Int(i64),
-    /// `$n …`, or `$-1` (`None`).
-    Bulk(Option<Vec<u8>>),
-    /// `*n …`.
-    Array(Vec<Resp>),
-}
-
 /// A minimal blocking Redis client: enough to read, write and delete the keys a session store
 /// keeps.
 #[derive(Debug)]
 pub struct Redis {
-    reader: BufReader<TcpStream>,
+    connection: RedisConnection,
 }
 
 impl Redis {
@@ -223,10 +209,8 @@ impl Redis {
     /// When the server cannot be reached.
     pub fn connect(url: &str) -> io::Result<Self> {
         let addr = resolve(url, 6379).ok_or_else(|| io::Error::other(format!("cannot resolve {url}")))?;
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         let mut redis = Self {
-            reader: BufReader::new(stream),
+            connection: RedisConnection::connect(addr)?,
         };
         let db = url
             .split("://")
@@ -245,14 +229,7 @@ impl Redis {
     ///
     /// On I/O failures or an unreadable reply (a Redis error reply is `Ok(Resp::Error)`).
     pub fn command(&mut self, args: &[&str]) -> io::Result<Resp> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        self.reader.get_mut().write_all(&out)?;
-        self.read()
+        self.connection.command(args)
     }
 
     /// `GET key` as text.
@@ -264,38 +241,6 @@ impl Redis {
         match self.command(&["GET", key])? {
             Resp::Bulk(value) => Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned())),
             other => Err(io::Error::other(format!("GET answered {other:?}"))),
-        }
-    }
-
-    fn read(&mut self) -> io::Result<Resp> {
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let line = line.trim_end_matches("\r\n");
-        let bad = || io::Error::other(format!("unreadable Redis reply {line:?}"));
-        let (kind, rest) = line.split_at_checked(1).ok_or_else(bad)?;
-        match kind {
-            "+" => Ok(Resp::Simple(rest.to_owned())),
-            "-" => Ok(Resp::Error(rest.to_owned())),
-            ":" => rest.parse().map(Resp::Int).map_err(|_| bad()),
-            "$" => {
-                let len: i64 = rest.parse().map_err(|_| bad())?;
-                let Ok(len) = usize::try_from(len) else {
-                    return Ok(Resp::Bulk(None));
-                };
-                let mut buf = vec![0; len + 2];
-                self.reader.read_exact(&mut buf)?;
-                buf.truncate(len);
-                Ok(Resp::Bulk(Some(buf)))
-            }
-            "*" => {
-                let len: i64 = rest.parse().map_err(|_| bad())?;
-                let mut items = Vec::new();
-                for _ in 0..len.max(0) {
-                    items.push(self.read()?);
-                }
-                Ok(Resp::Array(items))
-            }
-            _ => Err(bad()),
         }
     }
 }
