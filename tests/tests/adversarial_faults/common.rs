@@ -33,7 +33,10 @@ use imia::{
     provider::{InMemoryProvider, ProviderResult, UserProvider},
     remember::{InMemoryRememberStore, RememberMe, RememberStore, RememberToken},
 };
-use imia_tests::http::{Client, Request, Response};
+use imia_tests::{
+    http::{Client, Request, Response},
+    live::LiveServer,
+};
 use serde::Deserialize;
 
 /// The session cookie's name.
@@ -559,6 +562,18 @@ where
         Err(LoginError::InvalidCredentials) => HttpResponse::Ok().body(LOGIN_FAILED),
         Err(other) => other.error_response(),
     }
+}
+
+/// Serves [`app`] for `fx` on a real loopback socket.
+pub(crate) fn serve<P, S, R>(fx: &Fixture<P, S, R>) -> LiveServer
+where
+    P: UserProvider + Clone + Send + 'static,
+    P::User: Clone,
+    S: SessionStore + Clone + Send + 'static,
+    R: RememberStore + Clone + Send + 'static,
+{
+    let fx = fx.clone();
+    LiveServer::start(move || app(&fx)).expect("the server starts")
 }
 
 /// The application: `/public` (excluded from authentication), `/app` (session or remember-me;

@@ -8,10 +8,7 @@ use std::{
 
 use imia::{password::Argon2Hasher, provider::InMemoryProvider};
 
-use imia_tests::{
-    http::{Client, Request, Response},
-    live::LiveServer,
-};
+use imia_tests::http::{Client, Request, Response};
 
 use crate::common::*;
 
@@ -25,11 +22,7 @@ fn expected_status(fault: Fault) -> u16 {
 #[test]
 fn provider_failures_fail_every_authenticator_closed_and_the_server_recovers() {
     let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, true);
     let session = browser.jar().get(SESSION).unwrap().to_owned();
@@ -85,11 +78,7 @@ fn provider_failures_fail_every_authenticator_closed_and_the_server_recovers() {
 #[test]
 fn login_during_a_provider_outage_is_generic_and_never_counts_as_a_failure() {
     let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
 
     for fault in [Fault::Unavailable, Fault::Broken] {
         fx.users.fault.set(fault);
@@ -128,11 +117,7 @@ fn login_during_a_provider_outage_is_generic_and_never_counts_as_a_failure() {
 #[test]
 fn a_busy_or_broken_password_hasher_fails_closed_without_counting() {
     let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
 
     for (fault, status) in [(Fault::Unavailable, 503), (Fault::Broken, 500)] {
         fx.hasher.fault.set(fault);
@@ -177,11 +162,7 @@ fn a_full_password_hashing_queue_answers_503_and_never_counts() {
     }]));
     let mut fx = Fixture::new(users, FlakySessions::default(), memory_tokens());
     fx.hasher.argon2 = Some(argon2);
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
 
     // Many logins and Basic requests at once, all with the right password.
     let clients = 12;

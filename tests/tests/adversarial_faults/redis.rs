@@ -74,13 +74,9 @@ type RedisFixture = Fixture<
     FlakyTokens<imia::remember::InMemoryRememberStore>,
 >;
 
-fn serve(store: &RedisStore) -> (RedisFixture, LiveServer) {
+fn serve_redis(store: &RedisStore) -> (RedisFixture, LiveServer) {
     let fx = Fixture::new(memory_users(), store.store.clone(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
     (fx, server)
 }
 
@@ -142,7 +138,7 @@ fn after_restart(server: &LiveServer, session: &str, within: Duration) -> bool {
 fn a_redis_restarted_between_requests_loses_nothing() {
     let Some(mut redis) = own_redis(true) else { return };
     let store = RedisStore::connect(redis.url());
-    let (fx, server) = serve(&store);
+    let (fx, server) = serve_redis(&store);
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, false);
     let session = browser.jar().get(SESSION).unwrap().to_owned();
@@ -166,7 +162,7 @@ fn a_redis_restarted_between_requests_loses_nothing() {
 fn a_stopped_redis_fails_closed_in_time_on_every_route() {
     let Some(mut redis) = own_redis(false) else { return };
     let store = RedisStore::connect(redis.url());
-    let (fx, server) = serve(&store);
+    let (fx, server) = serve_redis(&store);
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, true);
     let session = browser.jar().get(SESSION).unwrap().to_owned();
@@ -213,7 +209,7 @@ fn a_silent_redis_is_bounded_by_the_store_deadline_and_recovers() {
     let Some(redis) = own_redis(false) else { return };
     let proxy = TcpProxy::start(redis.addr()).expect("the proxy starts");
     let store = RedisStore::connect(format!("redis://{}", proxy.addr()));
-    let (fx, server) = serve(&store);
+    let (fx, server) = serve_redis(&store);
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, false);
     let session = browser.jar().get(SESSION).unwrap().to_owned();
@@ -241,7 +237,7 @@ fn a_corrupt_redis_session_is_anonymous_and_logged_never_a_500() {
     let Some(redis) = own_redis(false) else { return };
     capture_logs();
     let store = RedisStore::connect(redis.url());
-    let (_fx, server) = serve(&store);
+    let (_fx, server) = serve_redis(&store);
 
     // The payload is not JSON at all: actix-session starts an empty session (and warns).
     let mut browser = Client::new(server.addr());

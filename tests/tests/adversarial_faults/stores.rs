@@ -4,21 +4,14 @@
 use std::time::Duration;
 
 use imia::remember::RememberStore as _;
-use imia_tests::{
-    http::{Client, Request},
-    live::LiveServer,
-};
+use imia_tests::http::{Client, Request};
 
 use crate::common::*;
 
 #[test]
 fn a_session_that_cannot_be_saved_after_login_logs_nobody_in() {
     let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
 
     fx.store.write_fault.set(Fault::Broken);
     for remember in [false, true] {
@@ -66,11 +59,7 @@ fn a_session_that_cannot_be_saved_after_login_logs_nobody_in() {
 #[test]
 fn a_failed_remember_me_rotation_logs_nobody_in_and_keeps_the_token() {
     let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, true);
     let remember = browser.jar().get(REMEMBER).unwrap().to_owned();
@@ -124,11 +113,7 @@ fn a_failed_remember_me_rotation_logs_nobody_in_and_keeps_the_token() {
 #[test]
 fn a_session_store_that_fails_or_hangs_on_load_fails_closed_in_time_and_only_for_sessions() {
     let fx = Fixture::new(memory_users(), FlakySessions::default(), memory_tokens());
-    let server = LiveServer::start({
-        let fx = fx.clone();
-        move || app(&fx)
-    })
-    .expect("the server starts");
+    let server = serve(&fx);
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, true);
     let session = browser.jar().get(SESSION).unwrap().to_owned();
