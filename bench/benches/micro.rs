@@ -19,10 +19,11 @@ use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{
     App, HttpMessage as _, HttpRequest, HttpResponse,
     cookie::Key,
+    dev::{Service, ServiceResponse},
     http::header::{HeaderMap, HeaderName, HeaderValue},
     test as atest, web,
 };
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
 use imia::{
     Authentication, Fallback, PathPattern, SecretKey, UserLike, UserToken,
     authenticator::{
@@ -270,33 +271,49 @@ fn auth(authenticator: impl Authenticator) -> Authentication {
 }
 
 /// Whole requests through `actix_web::test` services: the middleware's cost over a bare app.
+/// `GET uri`.
+fn get(uri: &str) -> atest::TestRequest {
+    atest::TestRequest::get().uri(uri)
+}
+
+/// `GET uri` with the bench user's bearer token.
+fn bearer_get(uri: &str) -> actix_http::Request {
+    get(uri)
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .to_request()
+}
+
+/// Benchmarks `app` answering a request made afresh by `request` each time; the answer must be
+/// a 200, so a misconfigured row fails instead of measuring a refusal.
+fn bench_ok<S, B>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    rt: &actix_rt::SystemRunner,
+    app: &S,
+    request: impl Fn() -> actix_http::Request,
+) where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let status = atest::call_service(app, request()).await.status();
+                assert_eq!(status, 200, "{name}");
+            })
+        })
+    });
+}
+
 fn middleware(c: &mut Criterion) {
     let mut g = c.benchmark_group("middleware");
     let rt = actix_rt::System::new();
     let provider = users("correct horse battery staple");
 
     let bare = rt.block_on(atest::init_service(App::new().route("/hello", web::get().to(hello))));
-    g.bench_function("bare_app", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get().uri("/hello").to_request();
-                atest::call_service(&bare, req).await.status()
-            })
-        })
-    });
+    bench_ok(&mut g, "bare_app", &rt, &bare, || get("/hello").to_request());
 
     // The same request as the bearer rows, so that only the middleware differs.
-    g.bench_function("bare_app_with_header", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get()
-                    .uri("/hello")
-                    .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-                    .to_request();
-                atest::call_service(&bare, req).await.status()
-            })
-        })
-    });
+    bench_ok(&mut g, "bare_app_with_header", &rt, &bare, || bearer_get("/hello"));
 
     let bearer = rt.block_on(atest::init_service(
         App::new()
@@ -305,18 +322,7 @@ fn middleware(c: &mut Criterion) {
             .route("/scoped", web::get().to(hello_protected)),
     ));
     for (name, uri) in [("bearer", "/hello"), ("bearer_protected", "/scoped")] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let req = atest::TestRequest::get()
-                        .uri(uri)
-                        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-                        .to_request();
-                    let status = atest::call_service(&bearer, req).await.status();
-                    assert_eq!(status, 200);
-                })
-            })
-        });
+        bench_ok(&mut g, name, &rt, &bearer, || bearer_get(uri));
     }
 
     // The middleware's own cost: an authenticator that finds nothing, one that finds a user
@@ -332,18 +338,7 @@ fn middleware(c: &mut Criterion) {
             .route("/hello", web::get().to(hello)),
     ));
     for (name, app) in [("noop_authenticator", &noop), ("cheap_user_authenticator", &cheap)] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let req = atest::TestRequest::get()
-                        .uri("/hello")
-                        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-                        .to_request();
-                    let status = atest::call_service(app, req).await.status();
-                    assert_eq!(status, 200);
-                })
-            })
-        });
+        bench_ok(&mut g, name, &rt, app, || bearer_get("/hello"));
     }
 
     // The peer doing the same job: actix-web-httpauth with the same lookup and clone.
@@ -384,18 +379,7 @@ fn middleware(c: &mut Criterion) {
                     .route("/hello", web::get().to(hello)),
             ),
         );
-    g.bench_function("httpauth_bearer_peer", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get()
-                    .uri("/hello")
-                    .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-                    .to_request();
-                let status = atest::call_service(&httpauth, req).await.status();
-                assert_eq!(status, 200);
-            })
-        })
-    });
+    bench_ok(&mut g, "httpauth_bearer_peer", &rt, &httpauth, || bearer_get("/hello"));
 
     // A chain of three where the last one finds the user: API key and Basic find nothing first.
     let chain = rt.block_on(atest::init_service(
@@ -413,17 +397,8 @@ fn middleware(c: &mut Criterion) {
             )
             .route("/hello", web::get().to(hello)),
     ));
-    g.bench_function("chain_of_three_bearer_last", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get()
-                    .uri("/hello")
-                    .insert_header(("Authorization", format!("Bearer {TOKEN}")))
-                    .to_request();
-                let status = atest::call_service(&chain, req).await.status();
-                assert_eq!(status, 200);
-            })
-        })
+    bench_ok(&mut g, "chain_of_three_bearer_last", &rt, &chain, || {
+        bearer_get("/hello")
     });
 
     // An exclude list: the public path skips the chain, the private one runs it.
@@ -441,13 +416,8 @@ fn middleware(c: &mut Criterion) {
             )
             .route("/public/hello", web::get().to(hello)),
     ));
-    g.bench_function("excluded_path", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get().uri("/public/hello").to_request();
-                atest::call_service(&excluded, req).await.status()
-            })
-        })
+    bench_ok(&mut g, "excluded_path", &rt, &excluded, || {
+        get("/public/hello").to_request()
     });
 
     // Sessions: log in once, replay the cookie.
@@ -509,29 +479,11 @@ fn middleware(c: &mut Criterion) {
         let res = atest::call_service(&session_only, atest::TestRequest::post().uri("/login").to_request()).await;
         res.response().cookies().next().expect("a session cookie").into_owned()
     });
-    g.bench_function("session_middleware_only", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get()
-                    .uri("/hello")
-                    .cookie(only_cookie.clone())
-                    .to_request();
-                atest::call_service(&session_only, req).await.status()
-            })
-        })
+    bench_ok(&mut g, "session_middleware_only", &rt, &session_only, || {
+        get("/hello").cookie(only_cookie.clone()).to_request()
     });
-
-    g.bench_function("session_cookie", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let req = atest::TestRequest::get()
-                    .uri("/hello")
-                    .cookie(cookie.clone())
-                    .to_request();
-                let status = atest::call_service(&app, req).await.status();
-                assert_eq!(status, 200);
-            })
-        })
+    bench_ok(&mut g, "session_cookie", &rt, &app, || {
+        get("/hello").cookie(cookie.clone()).to_request()
     });
     g.finish();
 }
