@@ -230,6 +230,27 @@ impl Browser {
         }
     }
 
+    /// The text of the first element matching `css` once it satisfies `done`, waiting up to 10
+    /// seconds. Made for pages that replace themselves: when a click navigates to a page at the
+    /// same URL, the old page's element may be found and then go stale; this looks again.
+    ///
+    /// # Errors
+    ///
+    /// When no matching element has such a text in time (the error names the last text).
+    pub fn wait_for_text(&self, css: &str, done: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let last = self.find(css).and_then(|element| self.text(&element));
+            match last {
+                Ok(text) if done(&text) => return Ok(text),
+                _ if Instant::now() > deadline => {
+                    return Err(Error(format!("{css}: last text or error {last:?}")));
+                }
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Types `text` into an element.
     ///
     /// # Errors

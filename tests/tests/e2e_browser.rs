@@ -158,13 +158,16 @@ fn root_impersonates_a_user_and_comes_back() {
         .type_into(&browser.wait_for("#user_id").unwrap(), &user_id)
         .unwrap();
     browser.click(&browser.find("#impersonate").unwrap()).unwrap();
-    let banner = browser.wait_for("#impersonation-banner").unwrap();
-    assert!(browser.text(&banner).unwrap().contains("User"));
-    assert_eq!(browser.text(&browser.find("#user").unwrap()).unwrap(), "User");
+    browser
+        .wait_for_text("#impersonation-banner", |text| text.contains("User"))
+        .unwrap();
+    // The page now shows the target as the current user.
+    browser.wait_for_text("#user", |name| name == "User").unwrap();
     screenshot(&browser, "impersonating");
     browser.click(&browser.find("#exit-impersonation").unwrap()).unwrap();
-    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
-    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "Root");
+    // Exiting lands on `/app` again: wait for the new page, not the URL.
+    browser.wait_for_text("#user", |name| name == "Root").unwrap();
+    assert!(browser.url().unwrap().ends_with("/app"));
     assert!(browser.find("#impersonation-banner").is_err());
     drop(browser);
     drop(server);
