@@ -27,6 +27,7 @@ mod user_like;
 /// | display name | `#[imia(display_name)]` | `display_name`, `name` | a string, or `Option` (falls back to the username, then the id) |
 /// | active flag | `#[imia(active)]` | `is_active`, `active` | `bool`, or `Option<bool>` (`None`: inactive) |
 /// | API token | `#[imia(token)]` | `api_token`, `token` | a string or `Option` of one (empty: none) |
+/// | security stamp | `#[imia(security_stamp)]` | `security_stamp` | `String`, `Option<String>` or another owned string (`None` or empty: no stamp); the derive also writes it (`set_security_stamp`) |
 ///
 /// `#[imia(skip)]` keeps a field from taking a role by its name.
 ///

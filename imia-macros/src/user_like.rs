@@ -19,10 +19,11 @@ enum Role {
     DisplayName,
     Active,
     Token,
+    Stamp,
 }
 
 impl Role {
-    const ALL: [Role; 7] = [
+    const ALL: [Role; 8] = [
         Role::Id,
         Role::Username,
         Role::Password,
@@ -30,6 +31,7 @@ impl Role {
         Role::DisplayName,
         Role::Active,
         Role::Token,
+        Role::Stamp,
     ];
 
     fn key(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Role {
             Role::DisplayName => "display_name",
             Role::Active => "active",
             Role::Token => "token",
+            Role::Stamp => "security_stamp",
         }
     }
 
@@ -58,6 +61,7 @@ impl Role {
             Role::DisplayName => &["display_name", "name"],
             Role::Active => &["is_active", "active"],
             Role::Token => &["api_token", "token"],
+            Role::Stamp => &["security_stamp"],
         }
     }
 }
@@ -208,7 +212,7 @@ fn parse(input: &DeriveInput) -> Result<UserLikeInput, Error> {
                         format!("`{key}` goes on the struct, not on a field")
                     } else {
                         format!(
-                            "unknown imia attribute `{}`; expected one of `id`, `username`, `password`, `scopes`, `display_name`, `active`, `token`, `skip`",
+                            "unknown imia attribute `{}`; expected one of `id`, `username`, `password`, `scopes`, `display_name`, `active`, `token`, `security_stamp`, `skip`",
                             path_text(&meta.path)
                         )
                     };
@@ -395,6 +399,23 @@ fn generate(input: &UserLikeInput) -> TokenStream {
         }
     });
 
+    let stamp = input.field(Role::Stamp).map(|f| {
+        let value = str_field(f);
+        let FieldRef { member, ty } = f;
+        let setter = quote_spanned! {ty.span()=>
+            <#ty as #private::StampField>::set_stamp(&mut self.#member, stamp)
+        };
+        quote! {
+            fn security_stamp(&self) -> #cow<'_, str> {
+                #cow::Borrowed(::core::option::Option::unwrap_or(#value, ""))
+            }
+            fn set_security_stamp(&mut self, stamp: ::std::string::String) -> bool {
+                #setter;
+                true
+            }
+        }
+    });
+
     let scopes = if let Some(path) = &input.scopes_with {
         Some(quote_spanned! {path.span()=>
             fn scopes(&self) -> ::std::vec::Vec<::std::string::String> {
@@ -448,6 +469,7 @@ fn generate(input: &UserLikeInput) -> TokenStream {
             #username
             #password
             #token
+            #stamp
             #scopes
             #active
         }

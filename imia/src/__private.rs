@@ -78,6 +78,36 @@ impl<T: StrField> StrField for Option<T> {
     }
 }
 
+/// A string field that can take a new security stamp, possibly optional.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot hold a security stamp",
+    label = "expected `String`, `Box<str>`, `Arc<str>`, `Rc<str>`, `Cow<str>` or an `Option` of one"
+)]
+pub trait StampField {
+    /// Replaces the value.
+    fn set_stamp(&mut self, stamp: String);
+}
+
+macro_rules! stamp_field {
+    ($($ty:ty),*) => {$(
+        impl StampField for $ty {
+            #[inline]
+            fn set_stamp(&mut self, stamp: String) {
+                *self = stamp.into();
+            }
+        }
+    )*};
+}
+
+stamp_field!(String, Box<str>, Rc<str>, Arc<str>, Cow<'_, str>);
+
+impl<T: StampField + From<String>> StampField for Option<T> {
+    #[inline]
+    fn set_stamp(&mut self, stamp: String) {
+        *self = Some(T::from(stamp));
+    }
+}
+
 /// A field that holds scopes: a list, a set, or a string separated by spaces or commas (what a
 /// database column holds), possibly optional.
 #[diagnostic::on_unimplemented(

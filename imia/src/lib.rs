@@ -120,6 +120,7 @@ mod session_timeout;
 #[cfg(feature = "session")]
 mod strict_store;
 pub mod testing;
+pub mod throttle;
 mod token;
 mod user;
 

@@ -356,7 +356,7 @@ mod session {
         pub fn new<U: UserLike>(user: &U, secret: &SecretKey) -> Self {
             Self {
                 id: user.id().into_owned(),
-                fingerprint: secret.fingerprint(user.hashed_password()),
+                fingerprint: secret.user_fingerprint(user),
                 remembered: false,
             }
         }

@@ -68,6 +68,51 @@ pub trait UserLike: Send + Sync + 'static {
         ""
     }
 
+    /// The user's security stamp: an opaque value (a random string, or a counter) that changes
+    /// whenever every session of the user must end: when remember-me detects a stolen token, and
+    /// when you log the user out everywhere. It is folded into the session fingerprint (and into
+    /// remember-me tokens), which is checked on every request, so rotating it ends every session
+    /// at its next request, on every session store, the cookie store included.
+    ///
+    /// Empty (the default) means the user has no stamp: sessions are then bound to the password
+    /// hash alone, and nothing but a password change can end them all. Keep one in a column (the
+    /// reference `users` table has `security_stamp`) and let the provider rotate it
+    /// ([`UserProvider::rotate_security_stamp`](crate::provider::UserProvider::rotate_security_stamp)).
+    /// `#[derive(UserLike)]` reads a field named `security_stamp`, or one marked
+    /// `#[imia(security_stamp)]`.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use imia::UserLike;
+    ///
+    /// #[derive(Clone)]
+    /// struct User { id: u32, stamp: String }
+    ///
+    /// impl UserLike for User {
+    ///     fn id(&self) -> Cow<'_, str> { self.id.to_string().into() }
+    ///     fn security_stamp(&self) -> Cow<'_, str> { Cow::Borrowed(&self.stamp) }
+    ///     fn set_security_stamp(&mut self, stamp: String) -> bool {
+    ///         self.stamp = stamp;
+    ///         true
+    ///     }
+    /// }
+    ///
+    /// let mut user = User { id: 1, stamp: "a".into() };
+    /// assert!(user.set_security_stamp("b".into()));
+    /// assert_eq!(user.security_stamp(), "b");
+    /// ```
+    fn security_stamp(&self) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+
+    /// Replaces the security stamp of this value; `false` when the type keeps none (the
+    /// default). Providers that keep users in memory rotate stamps through it; database
+    /// providers write the column instead.
+    fn set_security_stamp(&mut self, stamp: String) -> bool {
+        let _ = stamp;
+        false
+    }
+
     /// The user's API token as stored (plain, or hashed when the provider hashes tokens), if the
     /// model keeps one. [`InMemoryProvider`](crate::provider::InMemoryProvider) indexes it.
     fn api_token(&self) -> Option<&str> {
@@ -127,6 +172,8 @@ mod tests {
         assert_eq!(u.username(), None);
         assert_eq!(u.hashed_password(), "");
         assert_eq!(u.api_token(), None);
+        assert_eq!(u.security_stamp(), "");
+        assert!(!Minimal(4).set_security_stamp("x".into()));
         assert!(u.scopes().is_empty());
         assert!(!u.has_scope("admin"));
         assert!(u.is_active());

@@ -16,7 +16,7 @@
 //! | `GET /api/me`, `GET /api/admin` | JSON; session, Basic, `Bearer`, `Token`, `?apikey=`, `X-Api-Key`; 401 with challenges |
 //! | `POST /impersonate`, `POST /impersonate/exit` | act as another user (`user_id`), and stop; `?_impersonate=<id>` for one request |
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use actix_session::{SessionMiddleware, config::CookieContentSecurity};
 use actix_web::{
@@ -139,6 +139,7 @@ pub struct Demo {
     store: StoreChoice,
     secret: SecretKey,
     cookie_secure: bool,
+    throttle: Arc<InMemoryThrottle>,
 }
 
 /// actix-session's Redis store over a connection pool, whose connections are bounded by
@@ -181,15 +182,17 @@ impl Demo {
             tracing::warn!("IMIA_SECRET_KEY is not set: using a generated key; sessions will not survive a restart");
             SecretKey::generate()
         });
-        // Login throttling: 10 failures per username in 5 minutes; per-address limits are off,
-        // since the demo's traffic all comes from loopback.
+        // Login throttling: 10 failures per username in 5 minutes, by the login form or HTTP
+        // Basic in any mix (one throttle guards every password check); per-address limits are
+        // off, since the demo's traffic all comes from loopback.
+        let throttle = Arc::new(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)));
         // Remember-me: `imia_remember`, 30 days, rotated on use; revoked on logout and when the
         // password changes.
         let remember = RememberMe::new(users.clone(), tokens, secret.clone())
             .cookie_name(REMEMBER_COOKIE)
             .secure(config.cookie_secure);
         let logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
-            .throttle(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)))
+            .throttle(Arc::clone(&throttle))
             .remember_me(remember.clone())
             .build();
         // Impersonation: scope `auth:impersonate_others`, the default policy, and the original
@@ -203,6 +206,7 @@ impl Demo {
             store,
             secret,
             cookie_secure: config.cookie_secure,
+            throttle,
         })
     }
 
@@ -211,7 +215,7 @@ impl Demo {
         (
             SessionAuthenticator::new(self.users.clone(), self.secret.clone()),
             self.remember.clone(),
-            BasicAuthenticator::new(self.users.clone(), self.logins.hasher().clone()),
+            BasicAuthenticator::new(self.users.clone(), self.logins.hasher().clone()).throttle(Arc::clone(&self.throttle)),
             TokenAuthenticator::bearer(self.users.clone()),
             TokenAuthenticator::new(self.users.clone(), "Token"),
             ApiKeyAuthenticator::new(self.users.clone()),

@@ -35,6 +35,8 @@ pub struct DemoUser {
     pub api_token: Option<String>,
     /// Whether the user may log in.
     pub is_active: bool,
+    /// Rotated to end every session of the user (remember-me theft detection).
+    pub security_stamp: String,
 }
 
 impl DemoUser {
@@ -127,6 +129,10 @@ impl UserProvider for DemoUsers {
 
     async fn update_password_hash(&self, user: &DemoUser, new_hash: &str) -> Result<bool, ProviderError> {
         each!(self, p => p.update_password_hash(user, new_hash).await)
+    }
+
+    async fn rotate_security_stamp(&self, user_id: &str) -> Result<bool, ProviderError> {
+        each!(self, p => p.rotate_security_stamp(user_id).await)
     }
 }
 
@@ -247,6 +253,7 @@ pub async fn connect(
                 .case_insensitive_usernames(true)
                 .hashed_tokens(true)
                 .password_column("users", "password_hash")
+                .security_stamp_column("users", "security_stamp")
                 .build()?;
             for (email, name, scopes, token, active) in SEED {
                 if provider.find_by_username(email).await?.is_some() {
@@ -329,6 +336,7 @@ mod tests {
             scopes: "admin x".into(),
             api_token: None,
             is_active: true,
+            security_stamp: String::new(),
         };
         assert_eq!(u.display_name(), "a@example.com");
         u.display_name = Some("A".into());

@@ -12,8 +12,9 @@ use super::{
 };
 use crate::{
     error::AuthError,
-    password::{PasswordError, PasswordVerifier},
+    password::{PasswordError, PasswordVerifier, check_password, spend_one_check},
     provider::UserProvider,
+    throttle::{Attempt, DynThrottle, LoginThrottle},
     user::UserLike,
 };
 
@@ -34,6 +35,11 @@ pub const DEFAULT_REALM: &str = "Protected access";
 /// when there is no user to check, so that response times do not reveal which usernames exist.
 /// The one exception is opt-in: with a [verification cache](Self::verification_cache),
 /// credentials verified a moment ago skip the hasher (see its trade-offs).
+///
+/// Basic checks passwords, so it must be throttled like the login form: give it the same
+/// throttle ([`throttle`](Self::throttle)). A locked username then fails exactly like a wrong
+/// password (same answer, the hasher still runs once, the cache is not consulted), and every
+/// failed Basic attempt counts towards the lockout of the form login.
 ///
 /// # Examples
 ///
@@ -64,6 +70,7 @@ pub struct BasicAuthenticator<P, V> {
     challenge: Challenge,
     max_len: usize,
     cache: Option<VerifiedCache>,
+    throttle: Option<Box<dyn DynThrottle>>,
 }
 
 impl<P, V> BasicAuthenticator<P, V> {
@@ -76,7 +83,33 @@ impl<P, V> BasicAuthenticator<P, V> {
             challenge: Challenge::basic(DEFAULT_REALM),
             max_len: header::DEFAULT_MAX_CREDENTIAL_LEN,
             cache: None,
+            throttle: None,
         }
+    }
+
+    /// Throttles password guesses: give it an `Arc` of the throttle the
+    /// [`LoginManager`](crate::login::LoginManager) uses, so that one lockout covers the login
+    /// form and HTTP Basic (same usernames, same counters). Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use imia::{UserLike, authenticator::BasicAuthenticator, password::Argon2Hasher, provider::InMemoryProvider, throttle::InMemoryThrottle};
+    ///
+    /// #[derive(Clone, UserLike)]
+    /// struct User { id: u32, email: String, password_hash: String }
+    ///
+    /// let throttle = Arc::new(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)));
+    /// let users = InMemoryProvider::new(Vec::<User>::new());
+    /// let basic = BasicAuthenticator::new(users, Argon2Hasher::default()).throttle(Arc::clone(&throttle));
+    /// // ...and `LoginManager::builder(..).throttle(throttle)` for the form.
+    /// # let _ = basic;
+    /// ```
+    #[must_use]
+    pub fn throttle(mut self, throttle: impl LoginThrottle) -> Self {
+        self.throttle = Some(Box::new(throttle));
+        self
     }
 
     /// Sets the realm of the `WWW-Authenticate: Basic realm="…"` challenge (quoted safely).
@@ -186,6 +219,7 @@ impl<P, V: fmt::Debug> fmt::Debug for BasicAuthenticator<P, V> {
             .field("verifier", &self.verifier)
             .field("max_len", &self.max_len)
             .field("cache", &self.cache)
+            .field("throttled", &self.throttle.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -262,6 +296,14 @@ pub(crate) fn split(bytes: &[u8]) -> Result<(&str, &str), Rejection> {
         .ok_or(Rejection::malformed("Basic credentials without a colon"))
 }
 
+/// A hasher failure while checking Basic credentials: 503 when saturated, else 500.
+fn hasher_error(err: PasswordError) -> AuthError {
+    match err {
+        PasswordError::Busy => AuthError::unavailable(PasswordError::Busy),
+        err => AuthError::internal(err),
+    }
+}
+
 impl<P, V> Authenticator for BasicAuthenticator<P, V>
 where
     P: UserProvider,
@@ -286,6 +328,17 @@ where
         if username.is_empty() || password.is_empty() {
             return Ok(Outcome::Rejected(Rejection::invalid("empty username or password")));
         }
+        let attempt = Attempt {
+            username,
+            addr: req.peer_addr().map(|a| a.ip()),
+        };
+        if let Some(throttle) = &self.throttle
+            && !throttle.allow_dyn(attempt).await
+        {
+            // Locked: answered like a wrong password, after the same work.
+            spend_one_check(&self.verifier, password).await.map_err(hasher_error)?;
+            return Ok(Outcome::Rejected(Rejection::invalid("wrong password")));
+        }
         let user = self.provider.find_by_username(username).await?;
         let usable = user
             .as_ref()
@@ -301,13 +354,16 @@ where
             }
             _ => None,
         };
-        let hash = usable.map_or_else(|| self.verifier.dummy_hash(), |u| u.hashed_password());
-        let matched = match self.verifier.verify(password, hash).await {
-            Ok(matched) => matched,
-            Err(PasswordError::TooLong) => false,
-            Err(PasswordError::Busy) => return Err(AuthError::unavailable(PasswordError::Busy)),
-            Err(err) => return Err(AuthError::internal(err)),
-        };
+        let matched = check_password(&self.verifier, user.as_ref(), password)
+            .await
+            .map_err(hasher_error)?;
+        if let Some(throttle) = &self.throttle {
+            if matched {
+                throttle.succeeded_dyn(attempt).await;
+            } else {
+                throttle.failed_dyn(attempt).await;
+            }
+        }
         if let (Some(cache), Some(tag), true) = (&self.cache, tag, matched) {
             cache.insert(tag);
         }

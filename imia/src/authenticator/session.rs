@@ -23,9 +23,11 @@ pub const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
 /// `.wrap(Authentication…)` first, then `.wrap(SessionMiddleware…)`); without it there is never
 /// a session and this authenticator finds nothing.
 ///
-/// The session also holds a fingerprint of the user's password hash, keyed by the app's
-/// [`SecretKey`] ([`login`](crate::login) writes it); it is compared in constant time on every
-/// request, so a changed password ends every other session.
+/// The session also holds a fingerprint of the user's password hash and
+/// [security stamp](UserLike::security_stamp), keyed by the app's [`SecretKey`]
+/// ([`login`](crate::login) writes it); it is compared in constant time on every request, so a
+/// changed password or a rotated stamp (remember-me theft detection, "log out everywhere") ends
+/// every other session at its next request, whatever the session store.
 ///
 /// A session whose user no longer exists, is inactive, whose fingerprint does not match, or
 /// whose stored values cannot be read is purged, and the request continues as if it had no
@@ -93,14 +95,14 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
             .flatten()
             .unwrap_or_default();
         let reason = match self.provider.find_by_id(&id).await? {
-            Some(user) if user.is_active() && self.secret.fingerprint_matches(user.hashed_password(), &fingerprint) => {
+            Some(user) if user.is_active() && self.secret.user_fingerprint_matches(&user, &fingerprint) => {
                 return Ok(if session.contains_key(SESSION_REMEMBERED_KEY) {
                     Outcome::Remembered(user)
                 } else {
                     Outcome::Authenticated(user)
                 });
             }
-            Some(user) if user.is_active() => "password changed",
+            Some(user) if user.is_active() => "password changed or security stamp rotated",
             Some(_) => "inactive user",
             None => "unknown user",
         };

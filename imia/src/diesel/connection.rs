@@ -63,6 +63,18 @@ pub trait Backend: AsyncConnection + Send + 'static {
     /// Executes a statement of imia's own, returning the number of rows changed.
     #[doc(hidden)]
     fn execute(conn: &mut Self, statement: Statement) -> impl Future<Output = ::diesel::QueryResult<usize>>;
+
+    /// Runs a statement of imia's own that selects one integer column named `n`, and returns
+    /// it (`0` for no row).
+    #[doc(hidden)]
+    fn count(conn: &mut Self, statement: Statement) -> impl Future<Output = ::diesel::QueryResult<i64>>;
+}
+
+/// One row of a `SELECT ... AS n` statement.
+#[derive(::diesel::QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = ::diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 macro_rules! backend {
@@ -79,6 +91,11 @@ macro_rules! backend {
 
             async fn execute(conn: &mut Self, statement: Statement) -> ::diesel::QueryResult<usize> {
                 diesel_async::RunQueryDsl::execute(statement, conn).await
+            }
+
+            async fn count(conn: &mut Self, statement: Statement) -> ::diesel::QueryResult<i64> {
+                let rows: Vec<CountRow> = diesel_async::RunQueryDsl::load(statement, conn).await?;
+                Ok(rows.first().map_or(0, |row| row.n))
             }
         }
     };

@@ -15,8 +15,16 @@
 //! | `scopes` | text, default `''` | space-separated |
 //! | `api_token` | text, nullable, unique | the token, or its SHA-256 when tokens are hashed |
 //! | `is_active` | boolean, default true | |
+//! | `security_stamp` | text, default `''` | rotated to end every session of the user ([`UserLike::security_stamp`](crate::UserLike::security_stamp)) |
+//!
+//! Tables made by an earlier version gain the columns added since (`users.security_stamp`,
+//! `imia_remember_tokens.binding`) at the next [`run`]: it looks each one up in the database's
+//! catalogue and adds what is missing, so it stays safe on every start.
 
-use super::connection::{Backend, Dialect};
+use super::{
+    connection::{Backend, Dialect},
+    statement::Statement,
+};
 use crate::error::ProviderError;
 
 /// The `CREATE TABLE` statements for the reference users table `table` in `dialect`.
@@ -44,7 +52,8 @@ pub fn users_sql(dialect: Dialect, table: &str) -> String {
                 password_hash TEXT,
                 scopes TEXT NOT NULL DEFAULT '',
                 api_token TEXT UNIQUE,
-                is_active BOOLEAN NOT NULL DEFAULT TRUE
+                is_active BOOLEAN NOT NULL DEFAULT TRUE,
+                security_stamp TEXT NOT NULL DEFAULT ''
             );"
         ),
         Dialect::Mysql => format!(
@@ -55,7 +64,8 @@ pub fn users_sql(dialect: Dialect, table: &str) -> String {
                 password_hash VARCHAR(512),
                 scopes TEXT NOT NULL,
                 api_token VARCHAR(255) UNIQUE,
-                is_active BOOLEAN NOT NULL DEFAULT TRUE
+                is_active BOOLEAN NOT NULL DEFAULT TRUE,
+                security_stamp VARCHAR(64) NOT NULL DEFAULT ''
             ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
         ),
     }
@@ -91,7 +101,8 @@ pub fn sessions_sql(dialect: Dialect, table: &str) -> String {
 
 /// The `CREATE TABLE` statements for the remember-me token table `table` of
 /// [`DieselRememberStore`](super::DieselRememberStore) in `dialect`. Validators are stored as
-/// their SHA-256 only.
+/// their SHA-256 only; `binding` ties each token to the password and security stamp it was
+/// issued under (a keyed MAC, never the hash).
 pub fn remember_sql(dialect: Dialect, table: &str) -> String {
     let index = table.replace('.', "_");
     let columns = "selector VARCHAR(32) NOT NULL PRIMARY KEY,
@@ -100,7 +111,8 @@ pub fn remember_sql(dialect: Dialect, table: &str) -> String {
                 rotated_at BIGINT NOT NULL,
                 user_id VARCHAR(255) NOT NULL,
                 series VARCHAR(32) NOT NULL,
-                expires_at BIGINT NOT NULL";
+                expires_at BIGINT NOT NULL,
+                binding VARCHAR(64) NOT NULL DEFAULT ''";
     match dialect {
         Dialect::Sqlite | Dialect::Postgres => format!(
             "CREATE TABLE IF NOT EXISTS {table} (
@@ -169,5 +181,63 @@ pub async fn run_named<C: Backend>(
     );
     diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
         .await
-        .map_err(super::connection::query_error)
+        .map_err(super::connection::query_error)?;
+    let stamp = match C::DIALECT {
+        Dialect::Mysql => "VARCHAR(64) NOT NULL DEFAULT ''",
+        _ => "TEXT NOT NULL DEFAULT ''",
+    };
+    add_missing_column(conn, users, "security_stamp", stamp).await?;
+    add_missing_column(conn, remember, "binding", "VARCHAR(64) NOT NULL DEFAULT ''").await
+}
+
+/// Adds `column` to `table` unless the database's catalogue already lists it. `table` is a
+/// checked identifier, optionally qualified by its schema.
+async fn add_missing_column<C: Backend>(
+    conn: &mut C,
+    table: &str,
+    column: &str,
+    definition: &str,
+) -> Result<(), ProviderError> {
+    let (schema, name) = match table.split_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    };
+    let lookup = match C::DIALECT {
+        Dialect::Sqlite => {
+            let statement = Statement::default()
+                .sql("SELECT COUNT(*) AS n FROM pragma_table_info(")
+                .text(name);
+            let statement = match schema {
+                Some(schema) => statement.sql(", ").text(schema),
+                None => statement,
+            };
+            statement.sql(") WHERE name = ").text(column)
+        }
+        Dialect::Postgres | Dialect::Mysql => {
+            let current = if C::DIALECT == Dialect::Postgres {
+                "current_schema()"
+            } else {
+                "DATABASE()"
+            };
+            let statement =
+                Statement::default().sql("SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = ");
+            let statement = match schema {
+                Some(schema) => statement.text(schema),
+                None => statement.sql(current),
+            };
+            statement
+                .sql(" AND table_name = ")
+                .text(name)
+                .sql(" AND column_name = ")
+                .text(column)
+        }
+    };
+    let present = C::count(conn, lookup).await.map_err(super::connection::query_error)?;
+    if present > 0 {
+        return Ok(());
+    }
+    tracing::info!(table, column, "adding a column that this version of imia uses");
+    let alter = Statement::default().sql(format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"));
+    C::execute(conn, alter).await.map_err(super::connection::query_error)?;
+    Ok(())
 }

@@ -234,6 +234,8 @@ struct Config {
     timeout: Duration,
     /// `(table, column)` where password hashes are written, if the provider may write them.
     password_update: Option<(Arc<str>, Arc<str>)>,
+    /// `(table, column)` where security stamps are written, if the provider may rotate them.
+    stamp_update: Option<(Arc<str>, Arc<str>)>,
 }
 
 /// Builds a [`DieselProvider`]; every setter documents its default.
@@ -298,9 +300,10 @@ where
                 username_column: "email".into(),
                 token_column: "api_token".into(),
                 case_insensitive: false,
-                hashed_tokens: false,
+                hashed_tokens: true,
                 timeout: Duration::from_secs(10),
                 password_update: None,
+                stamp_update: None,
             },
         }
     }
@@ -333,7 +336,14 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
     }
 
     /// Whether the token column holds [`hash_token`](crate::provider::hash_token) of each token
-    /// rather than the token itself. Default: `false`.
+    /// (SHA-256 in hex) rather than the token itself. Default: `true`: lookups hash the
+    /// presented token, so a leaked table (a backup, a read replica, an SQL injection elsewhere)
+    /// leaks no usable API keys.
+    ///
+    /// `false` is an **opt-in to plaintext tokens**: the column then holds the tokens as they
+    /// are sent, and anyone who can read it can act as every user who has one. Use it only for
+    /// a table you cannot migrate yet; to migrate, store `hash_token(token)` in every row and
+    /// drop the opt-in.
     pub fn hashed_tokens(mut self, yes: bool) -> Self {
         self.config.hashed_tokens = yes;
         self
@@ -353,18 +363,58 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
         self
     }
 
+    /// Lets the provider rotate security stamps
+    /// ([`UserProvider::rotate_security_stamp`]) in `column` of `table`, the row found by the id
+    /// column: remember-me's theft detection and "log out everywhere" then end every session of
+    /// the user. The model reads the same column as its
+    /// [`security_stamp`](UserLike::security_stamp) (the reference `users` table and schema
+    /// have `security_stamp`). Default: the provider rotates none.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")] {
+    /// use diesel::prelude::*;
+    /// use imia::{UserLike, diesel::{DieselProvider, PoolOptions, SqliteConnection, schema::users, sqlite_pool}};
+    ///
+    /// #[derive(Clone, Queryable, Selectable, UserLike)]
+    /// #[diesel(table_name = users)]
+    /// struct User {
+    ///     id: i64,
+    ///     email: String,
+    ///     password_hash: Option<String>,
+    ///     security_stamp: String,
+    /// }
+    ///
+    /// let pool = sqlite_pool("app.sqlite3", &PoolOptions::default()).unwrap();
+    /// let users = DieselProvider::<SqliteConnection, User>::for_table(pool, users::table)
+    ///     .password_column("users", "password_hash")
+    ///     .security_stamp_column("users", "security_stamp")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = users;
+    /// # }
+    /// ```
+    pub fn security_stamp_column(mut self, table: &str, column: &str) -> Self {
+        self.config.stamp_update = Some((table.into(), column.into()));
+        self
+    }
+
     /// Checks the column names and builds the provider.
     ///
     /// # Errors
     ///
-    /// A column name that is not a plain SQL identifier (letters, digits, `_`, optionally
-    /// qualified as `table.column`).
+    /// A table or column name that is not a plain SQL identifier (letters, digits, `_`,
+    /// optionally qualified as `table.column`).
     pub fn build(self) -> Result<DieselProvider<C, U>, ProviderError> {
+        let writable = [&self.config.password_update, &self.config.stamp_update];
+        let written = writable.iter().filter_map(|w| w.as_ref()).flat_map(|(t, c)| [t, c]);
         for column in [
             &self.config.id_column,
             &self.config.username_column,
             &self.config.token_column,
-        ] {
+        ]
+        .into_iter()
+        .chain(written)
+        {
             if !is_identifier(column) {
                 return Err(ProviderError::backend(format!(
                     "not a plain SQL column name: {column:?}"
@@ -402,6 +452,34 @@ fn is_uuid(s: &str) -> bool {
 }
 
 impl<C: Backend, U: UserLike + Send> DieselProvider<C, U> {
+    /// `UPDATE table SET column = value WHERE <id column> = id`; whether one row changed.
+    async fn update_column(&self, table: &str, column: &str, value: &str, id: &str) -> Result<bool, ProviderError> {
+        let statement = Statement::default()
+            .sql(format!("UPDATE {table} SET {column} = "))
+            .text(value)
+            .sql(format!(" WHERE {} = ", self.config.id_column));
+        let statement = match self.config.id_type {
+            IdType::Integer => match id.parse::<i64>() {
+                Ok(value) => statement.integer(value),
+                Err(_) => return Ok(false),
+            },
+            IdType::Uuid if !is_uuid(id) => return Ok(false),
+            IdType::Uuid if C::DIALECT == Dialect::Postgres => {
+                statement.sql("CAST(").text(id.to_ascii_lowercase()).sql(" AS uuid)")
+            }
+            IdType::Text if id.contains('\0') => return Ok(false),
+            IdType::Text | IdType::Uuid => statement.text(id.to_owned()),
+        };
+        let work = async {
+            let mut conn = C::checkout(&self.pool).await?;
+            C::execute(&mut conn, statement).await.map_err(query_error)
+        };
+        match tokio::time::timeout(self.config.timeout, work).await {
+            Ok(changed) => Ok(changed? == 1),
+            Err(elapsed) => Err(ProviderError::unavailable(elapsed)),
+        }
+    }
+
     async fn one(&self, lookup: Lookup, what: &'static str) -> ProviderResult<U> {
         let work = async {
             let mut conn = C::checkout(&self.pool).await?;
@@ -440,31 +518,19 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
     }
 
     async fn update_password_hash(&self, user: &U, new_hash: &str) -> Result<bool, ProviderError> {
-        let Some((table, column)) = &self.config.password_update else {
-            return Ok(false);
-        };
-        let id = user.id();
-        let statement = Statement::default()
-            .sql(format!("UPDATE {table} SET {column} = "))
-            .text(new_hash)
-            .sql(format!(" WHERE {} = ", self.config.id_column));
-        let statement = match self.config.id_type {
-            IdType::Integer => match id.parse::<i64>() {
-                Ok(value) => statement.integer(value),
-                Err(_) => return Ok(false),
-            },
-            IdType::Uuid if C::DIALECT == Dialect::Postgres => {
-                statement.sql("CAST(").text(id.to_ascii_lowercase()).sql(" AS uuid)")
+        match &self.config.password_update {
+            Some((table, column)) => self.update_column(table, column, new_hash, &user.id()).await,
+            None => Ok(false),
+        }
+    }
+
+    async fn rotate_security_stamp(&self, user_id: &str) -> Result<bool, ProviderError> {
+        match &self.config.stamp_update {
+            Some((table, column)) => {
+                let stamp = crate::provider::new_security_stamp()?;
+                self.update_column(table, column, &stamp, user_id).await
             }
-            IdType::Text | IdType::Uuid => statement.text(id.into_owned()),
-        };
-        let work = async {
-            let mut conn = C::checkout(&self.pool).await?;
-            C::execute(&mut conn, statement).await.map_err(query_error)
-        };
-        match tokio::time::timeout(self.config.timeout, work).await {
-            Ok(changed) => Ok(changed? == 1),
-            Err(elapsed) => Err(ProviderError::unavailable(elapsed)),
+            None => Ok(false),
         }
     }
 

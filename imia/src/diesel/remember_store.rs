@@ -79,6 +79,8 @@ struct Row {
     series: String,
     #[diesel(sql_type = BigInt)]
     expires_at: i64,
+    #[diesel(sql_type = Text)]
+    binding: String,
 }
 
 impl From<Row> for RememberToken {
@@ -91,6 +93,7 @@ impl From<Row> for RememberToken {
             user_id: row.user_id,
             series: row.series,
             expires_at: row.expires_at,
+            binding: row.binding,
         }
     }
 }
@@ -148,7 +151,7 @@ where
         let table = &self.table;
         let statement = Statement::default()
             .sql(format!(
-                "INSERT INTO {table} (selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at) VALUES ("
+                "INSERT INTO {table} (selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at, binding) VALUES ("
             ))
             .text(token.selector.clone())
             .sql(", ")
@@ -163,6 +166,8 @@ where
             .text(token.series.clone())
             .sql(", ")
             .integer(token.expires_at)
+            .sql(", ")
+            .text(token.binding.clone())
             .sql(")");
         self.execute(statement).await.map(drop)
     }
@@ -170,7 +175,7 @@ where
     async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
         let statement = Statement::default()
             .sql(format!(
-                "SELECT selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at FROM {} WHERE selector = ",
+                "SELECT selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at, binding FROM {} WHERE selector = ",
                 self.table
             ))
             .text(selector);

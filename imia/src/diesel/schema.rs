@@ -16,13 +16,15 @@
 //!     scopes: String,
 //!     api_token: Option<String>,
 //!     is_active: bool,
+//!     security_stamp: String,
 //! }
 //! ```
 #![allow(missing_docs)]
 
 ::diesel::table! {
     /// The reference users table: `email` is the username, `scopes` space-separated,
-    /// `api_token` the token or its SHA-256.
+    /// `api_token` the token's SHA-256 (or the token, opted into), `security_stamp` rotated to
+    /// end every session of the user.
     users (id) {
         id -> BigInt,
         email -> Text,
@@ -31,5 +33,6 @@
         scopes -> Text,
         api_token -> Nullable<Text>,
         is_active -> Bool,
+        security_stamp -> Text,
     }
 }

@@ -161,6 +161,39 @@ impl PasswordVerifier for InsecurePlaintextVerifier {
     }
 }
 
+/// The one password check that every login path runs (the login form, HTTP Basic, password
+/// changes): whether `password` is the password of `user`.
+///
+/// - A user who is unknown (`None`), inactive or without a password hash is never a match;
+/// - the verifier runs exactly once whatever happens, against the user's hash or, when there is
+///   no usable one, against [`dummy_hash`](PasswordVerifier::dummy_hash), so that the work done
+///   does not tell which usernames exist;
+/// - a password longer than the verifier accepts is a wrong password, not an error.
+///
+/// Errors are the verifier's other failures (busy, broken).
+pub(crate) async fn check_password<U, V>(verifier: &V, user: Option<&U>, password: &str) -> Result<bool, PasswordError>
+where
+    U: crate::UserLike + ?Sized,
+    V: PasswordVerifier + ?Sized,
+{
+    let usable = user.filter(|u| u.is_active() && !u.hashed_password().is_empty());
+    let hash = usable.map_or_else(|| verifier.dummy_hash(), |u| u.hashed_password());
+    match verifier.verify(password, hash).await {
+        Ok(matched) => Ok(matched && usable.is_some()),
+        Err(PasswordError::TooLong) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// The work of one password check spent on nothing, for an attempt refused before its password
+/// is looked at (a throttled username): the refusal then costs what a wrong password costs.
+pub(crate) async fn spend_one_check<V: PasswordVerifier + ?Sized>(verifier: &V, password: &str) -> Result<(), PasswordError> {
+    match verifier.verify(password, verifier.dummy_hash()).await {
+        Ok(_) | Err(PasswordError::TooLong) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 /// Whether two byte strings are equal, in time that depends only on their lengths.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

@@ -159,7 +159,17 @@ impl<U: UserLike + Clone> InMemoryProvider<U> {
     }
 
     /// A provider the way the Python original built it: one map whose key serves as the id, the
-    /// username and the token at once (plus each user's own username and token, if any).
+    /// username **and the API token** of its user at once (plus each user's own username and
+    /// token, if any).
+    ///
+    /// # Security
+    ///
+    /// Every key is an API token: anyone who sends it (`Authorization: Bearer <key>`,
+    /// `?apikey=<key>`, `X-Api-Key`) is logged in as that user by the token and API-key
+    /// authenticators. In the original library the keys were e-mail addresses, which makes
+    /// every e-mail address a password. Use it with unguessable keys, or for tests; for users
+    /// identified by e-mail, use [`new`](Self::new) or the [builder](Self::builder), whose
+    /// tokens are only the users' own [`api_token`](UserLike::api_token)s.
     ///
     /// ```
     /// use std::borrow::Cow;
@@ -176,6 +186,7 @@ impl<U: UserLike + Clone> InMemoryProvider<U> {
     ///     ("user1@example.com", User { id: "user1@example.com", name: "User1" }),
     /// ]);
     /// # actix_rt::System::new().block_on(async {
+    /// // The key is a token: whoever sends "user1@example.com" as an API key is User1.
     /// let by_token = users.find_by_token("user1@example.com").await.unwrap();
     /// assert_eq!(by_token.map(|u| u.name), Some("User1"));
     /// # });
@@ -258,6 +269,17 @@ impl<U: UserLike + Clone> UserProvider for InMemoryProvider<U> {
         }
         let index = self.read();
         Ok(index.lookup(&index.tokens, "token", token)?.cloned())
+    }
+
+    /// Rotates the stamp through [`UserLike::set_security_stamp`]: `false` when the user type
+    /// keeps no stamp.
+    async fn rotate_security_stamp(&self, user_id: &str) -> Result<bool, ProviderError> {
+        let stamp = super::new_security_stamp()?;
+        Ok(self
+            .write()
+            .users
+            .get_mut(user_id)
+            .is_some_and(|user| user.set_security_stamp(stamp)))
     }
 }
 
@@ -433,6 +455,35 @@ mod tests {
         block(async {
             assert_eq!(p.find_by_token("extra").await.unwrap().unwrap().id, 1);
             assert_eq!(p.find_by_token("more").await.unwrap().unwrap().id, 1);
+        });
+    }
+
+    #[test]
+    fn stamps_rotate_only_for_types_that_keep_them() {
+        #[derive(Clone)]
+        struct Stamped(String);
+        impl UserLike for Stamped {
+            fn id(&self) -> Cow<'_, str> {
+                "s".into()
+            }
+            fn security_stamp(&self) -> Cow<'_, str> {
+                Cow::Borrowed(&self.0)
+            }
+            fn set_security_stamp(&mut self, stamp: String) -> bool {
+                self.0 = stamp;
+                true
+            }
+        }
+        block(async {
+            let p = InMemoryProvider::new([Stamped(String::new())]);
+            assert!(p.rotate_security_stamp("s").await.unwrap());
+            let first = p.find_by_id("s").await.unwrap().unwrap().0;
+            assert_eq!(first.len(), 22);
+            assert!(p.rotate_security_stamp("s").await.unwrap());
+            assert_ne!(p.find_by_id("s").await.unwrap().unwrap().0, first);
+            assert!(!p.rotate_security_stamp("nobody").await.unwrap());
+            let plain = InMemoryProvider::new([user(1, "a@x", None)]);
+            assert!(!plain.rotate_security_stamp("1").await.unwrap(), "this type keeps no stamp");
         });
     }
 

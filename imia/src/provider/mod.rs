@@ -109,6 +109,56 @@ pub trait UserProvider: Send + Sync + 'static {
         let _ = (user, new_hash);
         async { Ok(false) }
     }
+
+    /// Gives the user with id `user_id` a new random [security
+    /// stamp](UserLike::security_stamp) ([`new_security_stamp`]), which ends every session of
+    /// that user at its next request and refuses every remember-me token issued before. Returns
+    /// whether the provider stored it (`false`: this provider keeps no stamps, the default; or
+    /// no such user).
+    ///
+    /// imia calls it when remember-me detects a stolen token; call it yourself to log a user
+    /// out everywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use imia::{UserLike, provider::{InMemoryProvider, UserProvider}};
+    ///
+    /// #[derive(Clone, UserLike)]
+    /// struct User { id: u32, security_stamp: String }
+    ///
+    /// # actix_rt::System::new().block_on(async {
+    /// let users = InMemoryProvider::new([User { id: 1, security_stamp: "first".into() }]);
+    /// assert!(users.rotate_security_stamp("1").await.unwrap());
+    /// let stamp = users.find_by_id("1").await.unwrap().unwrap().security_stamp;
+    /// assert_ne!(stamp, "first");
+    /// assert!(!users.rotate_security_stamp("2").await.unwrap()); // no such user
+    /// # });
+    /// ```
+    fn rotate_security_stamp(&self, user_id: &str) -> impl Future<Output = Result<bool, ProviderError>> {
+        let _ = user_id;
+        async { Ok(false) }
+    }
+}
+
+/// A fresh security stamp: 128 random bits from the operating system, base64url (22
+/// characters).
+///
+/// # Errors
+///
+/// [`ProviderError::Backend`] when the operating system has no randomness to give.
+///
+/// ```
+/// let a = imia::provider::new_security_stamp().unwrap();
+/// assert_eq!(a.len(), 22);
+/// assert_ne!(a, imia::provider::new_security_stamp().unwrap());
+/// ```
+pub fn new_security_stamp() -> Result<String, ProviderError> {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|e| ProviderError::backend(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 impl<P: UserProvider> UserProvider for Arc<P> {
@@ -132,5 +182,9 @@ impl<P: UserProvider> UserProvider for Arc<P> {
         new_hash: &str,
     ) -> impl Future<Output = Result<bool, ProviderError>> {
         (**self).update_password_hash(user, new_hash)
+    }
+
+    fn rotate_security_stamp(&self, user_id: &str) -> impl Future<Output = Result<bool, ProviderError>> {
+        (**self).rotate_security_stamp(user_id)
     }
 }

@@ -14,6 +14,14 @@
 //!   (5 seconds by default). An old validator after the window, or a wrong validator for a known
 //!   selector, is treated as theft: every token of that user is revoked, the request is anonymous,
 //!   and a `tracing` warning records it;
+//!   Theft detection also rotates the user's [security stamp](crate::UserLike::security_stamp)
+//!   (through [`UserProvider::rotate_security_stamp`]), so the session the thief already
+//!   restored from that token, and every other session of the user, is anonymous at its next
+//!   request, whatever the session store (the cookie store included);
+//! - each token is bound to the password (and security stamp) it was issued under: a keyed MAC of
+//!   both is stored with it and checked on restore. A password set any way at all (a change, an
+//!   administrator's reset, a reset link, a direct `UPDATE`) refuses and deletes every token
+//!   issued before;
 //! - unknown selectors, malformed or over-long cookies, expired tokens, inactive or deleted users
 //!   are anonymous, the cookie is cleared, no error page;
 //! - [`RememberMe::forget`] (logout) revokes the current token and clears the cookie;
@@ -73,6 +81,10 @@ pub struct RememberToken {
     pub series: String,
     /// When the token expires (Unix seconds).
     pub expires_at: i64,
+    /// What the token is bound to: a keyed MAC (hex) of the user's password hash and security
+    /// stamp when it was issued. Never the hash itself. A token whose binding no longer matches
+    /// the user is refused and deleted.
+    pub binding: String,
 }
 
 impl fmt::Debug for RememberToken {
@@ -169,6 +181,7 @@ pub trait RememberStore: Send + Sync + 'static {
 ///     user_id: "7".into(),
 ///     series: "s".into(),
 ///     expires_at: i64::MAX,
+///     binding: "mac-of-the-password".into(),
 /// };
 /// store.insert(&token).await.unwrap();
 /// assert!(store.rotate("sel", "h1", "h2", 1).await.unwrap());
@@ -326,7 +339,8 @@ fn unix_now() -> i64 {
 ///
 /// let users = InMemoryProvider::new([User { id: 1 }]);
 /// let secret = SecretKey::generate();
-/// let remember = RememberMe::new(users.clone(), InMemoryRememberStore::new(), secret.clone()).secure(true);
+/// // The cookie is `Secure` by default: served only over HTTPS.
+/// let remember = RememberMe::new(users.clone(), InMemoryRememberStore::new(), secret.clone());
 /// let auth = Authentication::new((SessionAuthenticator::new(users, secret), remember.clone()));
 /// // In the login handler, after a successful login with the box ticked:
 /// //     remember.remember(&req, &user).await?;
@@ -367,7 +381,8 @@ impl<P, S> fmt::Debug for RememberMe<P, S> {
 
 impl<P, S> RememberMe<P, S> {
     /// Remember-me with the defaults: cookie `imia_remember`, 30 days, a 5-second grace window,
-    /// cookies not marked `Secure` (turn it on behind HTTPS).
+    /// cookies marked `Secure` (sent over HTTPS only; see [`secure`](Self::secure) for plain-http
+    /// development).
     pub fn new(provider: P, store: S, secret: SecretKey) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -377,7 +392,7 @@ impl<P, S> RememberMe<P, S> {
                 cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
                 max_age: DEFAULT_MAX_AGE,
                 grace: DEFAULT_GRACE,
-                secure: false,
+                secure: true,
             }),
         }
     }
@@ -409,7 +424,23 @@ impl<P, S> RememberMe<P, S> {
         self.configure(|i| i.grace = grace)
     }
 
-    /// Whether the cookie is marked `Secure` (HTTPS only). Default: `false`.
+    /// Whether the cookie is marked `Secure` (sent over HTTPS only). Default: `true`.
+    ///
+    /// The remember-me cookie is a long-lived credential: over plain http anyone on the path
+    /// can copy it and log in as the user for weeks. Turn it off only for development on plain
+    /// http (`http://localhost`), where browsers would otherwise never send it back:
+    ///
+    /// ```
+    /// use imia::{SecretKey, UserLike, provider::InMemoryProvider, remember::{InMemoryRememberStore, RememberMe}};
+    ///
+    /// #[derive(Clone, UserLike)]
+    /// struct User { id: u32 }
+    ///
+    /// let public_origin = "http://localhost:8000"; // from configuration
+    /// let remember = RememberMe::new(InMemoryProvider::new([User { id: 1 }]), InMemoryRememberStore::new(), SecretKey::generate())
+    ///     .secure(public_origin.starts_with("https://"));
+    /// # let _ = remember;
+    /// ```
     #[must_use]
     pub fn secure(self, secure: bool) -> Self {
         self.configure(|i| i.secure = secure)
@@ -453,7 +484,7 @@ where
     /// # Errors
     ///
     /// When the store fails.
-    pub async fn remember<U: UserLike>(&self, req: &HttpRequest, user: &U) -> Result<(), ProviderError> {
+    pub async fn remember<U: UserLike + ?Sized>(&self, req: &HttpRequest, user: &U) -> Result<(), ProviderError> {
         // A token presented with this request is replaced, not left behind.
         if let Some(old) = self.presented(req).and_then(|c| parse_cookie(c.value())) {
             self.inner.store.delete(&old.selector).await?;
@@ -468,6 +499,7 @@ where
             user_id: user.id().into_owned(),
             series: random(16)?,
             expires_at: now.saturating_add(i64::try_from(self.inner.max_age.as_secs()).unwrap_or(i64::MAX)),
+            binding: self.inner.secret.remember_binding(user),
         };
         self.inner.store.insert(&token).await?;
         crate::cookies::queue(req, self.cookie(format!("{selector}:{validator}")));
@@ -547,6 +579,17 @@ where
             store.delete(&token.selector).await?;
             return Ok(self.anonymous(req));
         }
+        if !self.inner.secret.remember_binding_matches(&user, &token.binding) {
+            // Issued under another password or security stamp: the password was set anew (by
+            // whatever means) or every session was ended since.
+            tracing::info!(
+                user.id = %token.user_id,
+                series = %token.series,
+                "remember-me token issued under an old password or security stamp; revoking it"
+            );
+            store.delete(&token.selector).await?;
+            return Ok(self.anonymous(req));
+        }
         if rotate {
             let (_, validator) = new_secret_pair()?;
             match store
@@ -572,7 +615,7 @@ where
                 }
             }
         }
-        let fingerprint = self.inner.secret.fingerprint(user.hashed_password());
+        let fingerprint = self.inner.secret.user_fingerprint(&user);
         crate::login::write_session(req, &token.user_id, &fingerprint, true)
             .map_err(|e| AuthError::internal(e.to_string()))?;
         tracing::info!(user.id = %token.user_id, series = %token.series, "session restored from remember-me");
@@ -592,10 +635,49 @@ where
         tracing::warn!(
             user.id = %token.user_id,
             series = %token.series,
-            "remember-me token reused after rotation: possible theft; revoking all of the user's tokens"
+            "remember-me token reused after rotation: possible theft; revoking all of the user's tokens and sessions"
         );
         self.inner.store.delete_user(&token.user_id).await?;
+        // The thief may already hold a session restored from this token: a new stamp ends it
+        // (and every other session of the user) at its next request.
+        if !self.inner.provider.rotate_security_stamp(&token.user_id).await? {
+            tracing::error!(
+                user.id = %token.user_id,
+                "the user provider keeps no security stamps: sessions restored from the stolen token stay logged in \
+                 until they expire; give users a security stamp (UserProvider::rotate_security_stamp)"
+            );
+        }
         Ok(self.anonymous(req))
+    }
+
+    /// After the password of the user with id `user_id` changed (or their security stamp was
+    /// rotated): revokes every remember-me token of the user, then, when `req` presented a valid
+    /// token of that user, issues a fresh one bound to the new password, so that the device
+    /// making the request stays remembered while every other one is logged out.
+    ///
+    /// [`LoginManager::change_password`](crate::login::LoginManager::change_password) and
+    /// [`LoginManager::update_session_auth_hash`](crate::login::LoginManager::update_session_auth_hash)
+    /// call it through [`LoginManagerBuilder::remember_me`](crate::login::LoginManagerBuilder::remember_me).
+    ///
+    /// # Errors
+    ///
+    /// When the store or the provider fails.
+    pub async fn password_changed(&self, req: &HttpRequest, user_id: &str) -> Result<u64, ProviderError> {
+        let store = &self.inner.store;
+        let mut keep = false;
+        if let Some(value) = self.presented(req).and_then(|c| parse_cookie(c.value()))
+            && let Some(token) = store.find(&value.selector).await?
+        {
+            let presented = hash_token(&value.validator);
+            keep = token.user_id == user_id
+                && (constant_time_eq(presented.as_bytes(), token.validator_hash.as_bytes())
+                    || self.within_grace(&token, &presented, unix_now()));
+        }
+        let revoked = self.forget_user(user_id).await?;
+        if keep && let Some(user) = self.inner.provider.find_by_id(user_id).await? {
+            self.remember(req, &user).await?;
+        }
+        Ok(revoked)
     }
 }
 
@@ -616,11 +698,27 @@ where
 pub trait RevokeTokens: Send + Sync + 'static {
     /// Revokes every token of the user with id `user_id`.
     fn revoke_user<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<u64, ProviderError>>;
+
+    /// Revokes every token of the user with id `user_id` but keeps the device making `req`
+    /// remembered: see [`RememberMe::password_changed`].
+    fn password_changed<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user_id: &'a str,
+    ) -> LocalBoxFuture<'a, Result<u64, ProviderError>>;
 }
 
 impl<P: UserProvider, S: RememberStore> RevokeTokens for RememberMe<P, S> {
     fn revoke_user<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<u64, ProviderError>> {
         Box::pin(self.forget_user(user_id))
+    }
+
+    fn password_changed<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user_id: &'a str,
+    ) -> LocalBoxFuture<'a, Result<u64, ProviderError>> {
+        Box::pin(RememberMe::password_changed(self, req, user_id))
     }
 }
 
@@ -672,6 +770,7 @@ mod tests {
                 user_id: "u".into(),
                 series: "x".into(),
                 expires_at: 100,
+                binding: String::new(),
             };
             store.insert(&token).await.unwrap();
             assert!(store.rotate("s", "h1", "h2", 5).await.unwrap());

@@ -203,17 +203,20 @@ macro_rules! backend_suite {
         let hashed = $hashed;
         prepare::<$conn>(&plain, false).await;
         prepare::<$conn>(&hashed, true).await;
+        // The plain table holds tokens as they are: an explicit opt-in.
         let exact = DieselProvider::<$conn, Member>::for_table(plain.clone(), members::table)
+            .hashed_tokens(false)
             .build()
             .unwrap();
         acceptance_suite(&exact, false).await;
         let folded = DieselProvider::<$conn, Member>::for_table(plain.clone(), members::table)
             .case_insensitive_usernames(true)
+            .hashed_tokens(false)
             .build()
             .unwrap();
         acceptance_suite(&folded, true).await;
+        // Hashed tokens are the default.
         let hashed_provider = DieselProvider::<$conn, Member>::for_table(hashed.clone(), members::table)
-            .hashed_tokens(true)
             .build()
             .unwrap();
         acceptance_suite(&hashed_provider, false).await;
@@ -229,6 +232,7 @@ macro_rules! backend_suite {
                 .select(Member::as_select())
                 .into_boxed()
         })
+        .hashed_tokens(false)
         .build()
         .unwrap();
         assert_eq!(active_only.find_by_token("disabled-token").await.unwrap(), None);
@@ -387,7 +391,8 @@ async fn unreachable_databases_are_unavailable_errors() {
 async fn diesel_provider_behind_the_middleware() {
     use imia::diesel::{SqliteConnection, sqlite_pool};
     let pool = sqlite_pool(&crate::servers::fresh_sqlite("http"), &PoolOptions::default()).unwrap();
-    prepare::<SqliteConnection>(&pool, false).await;
+    // Tokens stored hashed: the provider's default.
+    prepare::<SqliteConnection>(&pool, true).await;
     let members = DieselProvider::<SqliteConnection, Member>::for_table(pool, members::table)
         .build()
         .unwrap();
@@ -424,4 +429,144 @@ async fn diesel_provider_behind_the_middleware() {
     let r = send(&app, get("/?apikey=root-token")).await;
     assert_eq!(r.status, 503);
     assert!(r.body.is_empty());
+}
+
+/// A user of the reference `users` table, with its security stamp.
+#[derive(Clone, Debug, Queryable, Selectable, UserLike)]
+#[diesel(table_name = imia::diesel::schema::users)]
+pub(crate) struct Stamped {
+    id: i64,
+    email: String,
+    password_hash: Option<String>,
+    security_stamp: String,
+}
+
+/// The reference tables as an earlier version created them: no `users.security_stamp`, no
+/// `imia_remember_tokens.binding`.
+fn old_tables(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Mysql => {
+            "CREATE TABLE users (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE,
+                display_name VARCHAR(255), password_hash VARCHAR(512), scopes TEXT NOT NULL,
+                api_token VARCHAR(255) UNIQUE, is_active BOOLEAN NOT NULL DEFAULT TRUE);
+             CREATE TABLE imia_remember_tokens (selector VARCHAR(32) NOT NULL PRIMARY KEY,
+                validator_hash VARCHAR(64) NOT NULL, previous_hash VARCHAR(64) NOT NULL DEFAULT '',
+                rotated_at BIGINT NOT NULL, user_id VARCHAR(255) NOT NULL, series VARCHAR(32) NOT NULL,
+                expires_at BIGINT NOT NULL);
+             INSERT INTO users (email, password_hash, scopes) VALUES ('ann@example.com', 'h', '');"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE users (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, display_name TEXT,
+                password_hash TEXT, scopes TEXT NOT NULL DEFAULT '', api_token TEXT UNIQUE,
+                is_active BOOLEAN NOT NULL DEFAULT TRUE);
+             CREATE TABLE imia_remember_tokens (selector VARCHAR(32) NOT NULL PRIMARY KEY,
+                validator_hash VARCHAR(64) NOT NULL, previous_hash VARCHAR(64) NOT NULL DEFAULT '',
+                rotated_at BIGINT NOT NULL, user_id VARCHAR(255) NOT NULL, series VARCHAR(32) NOT NULL,
+                expires_at BIGINT NOT NULL);
+             INSERT INTO users (email, password_hash, scopes) VALUES ('ann@example.com', 'h', '');"
+        }
+        _ => {
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, display_name TEXT,
+                password_hash TEXT, scopes TEXT NOT NULL DEFAULT '', api_token TEXT UNIQUE,
+                is_active BOOLEAN NOT NULL DEFAULT TRUE);
+             CREATE TABLE imia_remember_tokens (selector VARCHAR(32) NOT NULL PRIMARY KEY,
+                validator_hash VARCHAR(64) NOT NULL, previous_hash VARCHAR(64) NOT NULL DEFAULT '',
+                rotated_at BIGINT NOT NULL, user_id VARCHAR(255) NOT NULL, series VARCHAR(32) NOT NULL,
+                expires_at BIGINT NOT NULL);
+             INSERT INTO users (id, email, password_hash, scopes) VALUES (1, 'ann@example.com', 'h', '');"
+        }
+    }
+}
+
+/// Tables of an earlier version gain the new columns (twice is harmless); stamps start empty,
+/// rotate to fresh random values, and only where the provider is told which column holds them.
+macro_rules! stamp_suite {
+    ($conn:ty, $pool:expr) => {{
+        let pool = $pool;
+        let mut conn = <$conn as Backend>::checkout(&pool).await.expect("a connection");
+        conn.batch_execute(old_tables(<$conn as Backend>::DIALECT))
+            .await
+            .expect("the old tables");
+        imia::diesel::migrations::run(&mut *conn).await.expect("the upgrade");
+        imia::diesel::migrations::run(&mut *conn).await.expect("an upgrade twice is harmless");
+        drop(conn);
+        let plain = DieselProvider::<$conn, Stamped>::for_table(pool.clone(), imia::diesel::schema::users::table)
+            .build()
+            .unwrap();
+        let ann = plain.find_by_username("ann@example.com").await.unwrap().expect("the old row");
+        assert_eq!(ann.security_stamp(), "", "old rows start without a stamp");
+        let id = ann.id();
+        assert!(!plain.rotate_security_stamp(&id).await.unwrap(), "no stamp column configured");
+        let stamps = DieselProvider::<$conn, Stamped>::for_table(pool.clone(), imia::diesel::schema::users::table)
+            .security_stamp_column("users", "security_stamp")
+            .build()
+            .unwrap();
+        assert!(stamps.rotate_security_stamp(&id).await.unwrap());
+        let first = stamps.find_by_id(&id).await.unwrap().unwrap().security_stamp;
+        assert_eq!(first.len(), 22);
+        assert!(stamps.rotate_security_stamp(&id).await.unwrap());
+        assert_ne!(stamps.find_by_id(&id).await.unwrap().unwrap().security_stamp, first);
+        assert!(!stamps.rotate_security_stamp("999").await.unwrap(), "no such user");
+        assert!(!stamps.rotate_security_stamp("not-a-number").await.unwrap());
+        // The remember-me table gained `binding`: a token round-trips with it.
+        let tokens = imia::diesel::DieselRememberStore::<$conn>::new(pool.clone());
+        let token = imia::remember::RememberToken {
+            selector: "s".into(),
+            validator_hash: "v".into(),
+            previous_hash: None,
+            rotated_at: 1,
+            user_id: id.to_string(),
+            series: "x".into(),
+            expires_at: i64::MAX / 2,
+            binding: "b".repeat(64),
+        };
+        imia::remember::RememberStore::insert(&tokens, &token).await.unwrap();
+        assert_eq!(imia::remember::RememberStore::find(&tokens, "s").await.unwrap(), Some(token));
+    }};
+}
+
+#[test]
+fn stamp_and_password_columns_must_be_identifiers() {
+    let pool = imia::diesel::sqlite_pool(":memory:", &PoolOptions::default()).unwrap();
+    let build = |table: &str, column: &str| {
+        DieselProvider::<imia::diesel::SqliteConnection, Stamped>::for_table(pool.clone(), imia::diesel::schema::users::table)
+            .security_stamp_column(table, column)
+            .build()
+            .is_ok()
+    };
+    assert!(build("users", "security_stamp"));
+    assert!(!build("users; DROP TABLE users", "security_stamp"));
+    assert!(!build("users", "stamp = 'x'"));
+}
+
+#[actix_web::test]
+async fn sqlite_stamps_and_upgrades() {
+    stamp_suite!(
+        imia::diesel::SqliteConnection,
+        imia::diesel::sqlite_pool(&crate::servers::fresh_sqlite("stamps"), &PoolOptions::default()).unwrap()
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[actix_web::test]
+async fn postgres_stamps_and_upgrades() {
+    let Some(url) = crate::servers::fresh_postgres("stamps").await else {
+        return;
+    };
+    stamp_suite!(
+        diesel_async::AsyncPgConnection,
+        imia::diesel::postgres_pool(&url, &PoolOptions::default()).unwrap()
+    );
+}
+
+#[cfg(feature = "mysql")]
+#[actix_web::test]
+async fn mysql_stamps_and_upgrades() {
+    let Some(url) = crate::servers::fresh_mysql("stamps").await else {
+        return;
+    };
+    stamp_suite!(
+        diesel_async::AsyncMysqlConnection,
+        imia::diesel::mysql_pool(&url, &PoolOptions::default()).unwrap()
+    );
 }

@@ -383,6 +383,7 @@ async fn store_suite<S: imia::remember::RememberStore>(store: &S) {
         user_id: user.to_owned(),
         series: format!("series-{selector}"),
         expires_at,
+        binding: format!("binding-{selector}"),
     };
     let far = 4_000_000_000;
     store.insert(&token("sel-a", "u1", far)).await.unwrap();
