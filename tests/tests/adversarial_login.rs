@@ -17,7 +17,9 @@ use imia_tests::{
     attack::{CountingHasher, Victim},
     http::{Request, Response},
     live::LiveServer,
-    session_attack::{PASSWORD, SESSION_COOKIE, client_with, login, post_form, sqlite_store, start_demo, whoami},
+    session_attack::{
+        PASSWORD, SESSION_COOKIE, client_with, login, post_form, sqlite_store, start_demo, try_login, whoami,
+    },
 };
 use serde::Deserialize;
 
@@ -348,4 +350,140 @@ fn the_demo_never_lets_login_answers_be_cached() {
     }
     let resp = client.send(&post_form("/logout", &[])).unwrap();
     assert_eq!(resp.header("cache-control"), Some("no-store"), "logout");
+}
+
+/// `Authorization: Basic` for `user:password`.
+fn basic(target: &str, user: &str, password: &str) -> Request {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    Request::get(target).header(
+        "Authorization",
+        format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))),
+    )
+}
+
+/// An app with one throttle (two failures per username) shared by the login form and HTTP
+/// Basic, and a counting argon2 hasher.
+fn serve_shared_throttle(hasher: CountingHasher) -> LiveServer {
+    use std::sync::Arc;
+    use imia::{Fallback, authenticator::BasicAuthenticator};
+    let hash = hasher.seed_hash(PASSWORD);
+    let users = InMemoryProvider::new([Victim::new("ann", &hash), Victim::new("bob", &hash)]);
+    let throttle = Arc::new(InMemoryThrottle::new().per_username(2, Duration::from_secs(600)));
+    let logins: Logins = LoginManager::builder(users.clone(), hasher.clone(), SecretKey::generate())
+        .throttle(Arc::clone(&throttle))
+        .build();
+    let key = Key::generate();
+    LiveServer::start(move || {
+        let basic = BasicAuthenticator::new(users.clone(), hasher.clone()).throttle(Arc::clone(&throttle));
+        App::new()
+            .app_data(web::Data::new(logins.clone()))
+            .route("/login", web::post().to(do_login))
+            .service(
+                web::scope("/api")
+                    .wrap(Authentication::builder().authenticator(basic).fallback(Fallback::Error).build().unwrap())
+                    .route("/me", web::get().to(|| async { HttpResponse::Ok().body("me") })),
+            )
+            .wrap(SameOrigin::new())
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_secure(false)
+                    .build(),
+            )
+    })
+    .expect("the app starts")
+}
+
+/// Finding: after a username was locked by failed form logins, `curl -u user:password` still
+/// answered 200, and wrong Basic passwords were never counted. One throttle now guards both: a
+/// locked username fails by Basic exactly like a wrong password (the hasher still runs once), and
+/// Basic failures lock the form.
+#[test]
+fn one_throttle_guards_the_login_form_and_basic() {
+    let hasher = CountingHasher::new();
+    let server = serve_shared_throttle(hasher.clone());
+    assert_eq!(server.send(&basic("/api/me", "ann", PASSWORD)).unwrap().status, 200);
+    let wrong = server.send(&basic("/api/me", "bob", "wrong")).unwrap();
+    assert_eq!(wrong.status, 401);
+    let wrong = shape(&wrong);
+
+    // Two failed form logins lock ann...
+    for _ in 0..2 {
+        let resp = server
+            .send(&post_form("/login", &[("username", "ann"), ("password", "wrong")]))
+            .unwrap();
+        assert_eq!(resp.status, 401);
+    }
+    // ...for Basic too, with the right password: the answer of a wrong one, one hash spent.
+    let before = hasher.verify_calls();
+    let locked = server.send(&basic("/api/me", "ann", PASSWORD)).unwrap();
+    assert_eq!(hasher.verify_calls() - before, 1, "a locked attempt costs one verification");
+    assert_eq!(shape(&locked), wrong, "a locked username answers like a wrong password");
+    assert_eq!(
+        server.send(&basic("/api/me", "ANN", PASSWORD)).unwrap().status,
+        401,
+        "usernames are locked whatever their case"
+    );
+
+    // Basic failures count towards the form's lockout: bob failed once above, once more here.
+    assert_eq!(server.send(&basic("/api/me", "bob", "wrong")).unwrap().status, 401);
+    let resp = server
+        .send(&post_form("/login", &[("username", "bob"), ("password", PASSWORD)]))
+        .unwrap();
+    assert_eq!(resp.status, 401, "bob is locked for the form by Basic failures");
+    assert_eq!(server.send(&basic("/api/me", "bob", PASSWORD)).unwrap().status, 401);
+}
+
+/// The demo shares one throttle between its login form and HTTP Basic: 10 failures for a
+/// username, by form or Basic in any mix, lock that username for both.
+#[test]
+fn the_demo_locks_a_username_for_the_form_and_basic_alike() {
+    let Some(store) = sqlite_store("adv_demo_basic_throttle") else {
+        return;
+    };
+    let demo = start_demo(&store);
+    let mut client = demo.client();
+    assert_eq!(client.send(&basic("/api/me", "user@example.com", PASSWORD)).unwrap().status, 200);
+    let reference = shape(&client.send(&basic("/api/me", "root@example.com", "wrong")).unwrap());
+    assert_eq!(reference.0, 401);
+    for n in 0..10 {
+        if n % 2 == 0 {
+            let resp = client.send(&basic("/api/me", "user@example.com", "wrong")).unwrap();
+            assert_eq!(shape(&resp), reference, "failure {n}");
+        } else {
+            let resp = try_login(&mut client, "user@example.com", "wrong", false);
+            assert_eq!(resp.status, 200, "failure {n}: the form re-renders");
+        }
+    }
+    let locked = client.send(&basic("/api/me", "user@example.com", PASSWORD)).unwrap();
+    assert_eq!(shape(&locked), reference, "locked for Basic, answered like a wrong password");
+    assert_eq!(
+        try_login(&mut client, "user@example.com", PASSWORD, false).status,
+        200,
+        "locked for the form"
+    );
+    // Other users are untouched, by either way.
+    assert_eq!(client.send(&basic("/api/me", "root@example.com", PASSWORD)).unwrap().status, 200);
+    login(&mut client, "root@example.com");
+}
+
+/// Failed logins are logged without the username as typed (people type passwords there): the
+/// log carries a keyed tag instead.
+#[test]
+fn the_demo_never_logs_a_typed_username() {
+    let Some(store) = sqlite_store("adv_log_username") else {
+        return;
+    };
+    let demo = start_demo(&store);
+    let mut client = demo.client();
+    let typed = "correct-horse-battery-staple-typed-as-username";
+    for _ in 0..11 {
+        let resp = try_login(&mut client, typed, "wrong", false);
+        assert_eq!(resp.status, 200);
+    }
+    assert_eq!(try_login(&mut client, "user@example.com", "wrong", false).status, 200);
+    let output = demo.output();
+    assert!(output.contains("login failed"), "the failures are logged: {output}");
+    assert!(output.contains("login throttled"), "the lock is logged: {output}");
+    assert!(!output.contains(typed), "a typed username reached the log: {output}");
 }

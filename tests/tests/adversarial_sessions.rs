@@ -421,3 +421,145 @@ fn a_password_reset_behind_the_apps_back_ends_sessions_too() {
         .unwrap();
     assert!(anonymous(&mut victim), "the fingerprint no longer matches");
 }
+
+/// Every store the demo offers sessions in: the server-side ones and the cookie itself.
+fn every_store(prefix: &str) -> Vec<Store> {
+    let mut stores = server_side_stores(prefix);
+    if imia_tests::session_attack::have_sqlite3() {
+        stores.push(Store::Cookie(imia_tests::session_attack::temp_sqlite(prefix)));
+    }
+    stores
+}
+
+/// A client that restores a session from `remember` alone: it ends up holding the restored
+/// session and the rotated token.
+fn restore_from(demo: &ExampleServer, remember: &str) -> Client {
+    let mut client = client_with(demo.addr(), &[(REMEMBER_COOKIE, remember)]);
+    assert_eq!(
+        whoami(&mut client),
+        ("remembered".to_owned(), Some("user@example.com".to_owned())),
+        "the token restores a session"
+    );
+    client
+}
+
+/// Finding: theft detection revoked the stored tokens, but the session the thief had already
+/// restored from the stolen token stayed logged in. Detection now rotates the user's security
+/// stamp, which the session fingerprint covers: every session of the user is anonymous at its
+/// next request, on every session store, the cookie store included.
+#[test]
+fn theft_detection_ends_the_sessions_the_thief_restored() {
+    for store in every_store("adv_theft") {
+        let demo = start_demo(&store);
+        let mut victim = demo.client();
+        assert_eq!(try_login(&mut victim, "user@example.com", PASSWORD, true).status, 303);
+        let stolen = victim.jar().get(REMEMBER_COOKIE).expect("a remember-me cookie").to_owned();
+
+        // The thief restores a session from the stolen token, then restores again from the
+        // rotated one: the stolen validator is now neither the current nor the previous one.
+        let mut thief = restore_from(&demo, &stolen);
+        let rotated = thief.jar().get(REMEMBER_COOKIE).expect("the rotated token").to_owned();
+        assert_ne!(rotated, stolen, "{store:?}: the token rotated");
+        let thief_session = thief.jar().get(SESSION_COOKIE).expect("a restored session").to_owned();
+        let mut second = restore_from(&demo, &rotated);
+        assert_eq!(whoami(&mut thief).0, "remembered", "{store:?}: the thief is logged in");
+
+        // The victim's browser presents the old token (no session: say, after a restart).
+        let mut victim_again = client_with(demo.addr(), &[(REMEMBER_COOKIE, &stolen)]);
+        let resp = victim_again.send(&Request::get("/whoami")).unwrap();
+        assert_eq!(resp.json().unwrap()["state"], "anonymous", "{store:?}: theft detected");
+        assert_eq!(
+            store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(),
+            "0",
+            "{store:?}: every token of the user is revoked"
+        );
+
+        // Every session restored from the token ends at its next request...
+        for (what, client) in [("first restore", &mut thief), ("second restore", &mut second)] {
+            assert!(anonymous(client), "{store:?}: the thief's {what} ended");
+            assert_eq!(client.send(&Request::get("/api/me")).unwrap().status, 401, "{store:?} {what}");
+        }
+        let mut replay = client_with(demo.addr(), &[(SESSION_COOKIE, &thief_session)]);
+        assert_eq!(replay.send(&Request::get("/api/me")).unwrap().status, 401, "{store:?}");
+        // ...and so does the victim's own session (the stamp ends them all).
+        assert!(anonymous(&mut victim), "{store:?}: the victim logs in again");
+        // The password still works: nothing but the sessions and tokens were ended.
+        let mut fresh = demo.client();
+        login(&mut fresh, "user@example.com");
+        assert_eq!(whoami(&mut fresh).0, "authenticated", "{store:?}");
+    }
+}
+
+/// Finding: a password set outside `change_password` (an administrator's reset, a reset link,
+/// a direct `UPDATE`) left every remember-me token valid, and restoring recomputed the session
+/// fingerprint from the new hash. Tokens are now bound to the password they were issued under.
+#[test]
+fn a_password_reset_behind_the_apps_back_refuses_remember_me_tokens() {
+    for store in every_store("adv_remember_reset") {
+        let demo = start_demo(&store);
+        let mut victim = demo.client();
+        assert_eq!(try_login(&mut victim, "user@example.com", PASSWORD, true).status, 303);
+        let stolen = victim.jar().get(REMEMBER_COOKIE).unwrap().to_owned();
+        assert_eq!(store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(), "1");
+
+        // Reset to the same password under a new salt: only the stored string changes, which
+        // is all that any reset does as far as the token can tell.
+        let other_hash = store
+            .sql("SELECT password_hash FROM users WHERE email = 'root@example.com'")
+            .unwrap();
+        store
+            .sql(&format!(
+                "UPDATE users SET password_hash = '{other_hash}' WHERE email = 'user@example.com'"
+            ))
+            .unwrap();
+
+        let mut thief = client_with(demo.addr(), &[(REMEMBER_COOKIE, &stolen)]);
+        let resp = thief.send(&Request::get("/whoami")).unwrap();
+        assert_eq!(resp.json().unwrap()["state"], "anonymous", "{store:?}: the token is refused");
+        assert_eq!(set_cookie(&resp, SESSION_COOKIE), None, "{store:?}: no session was made");
+        assert_eq!(
+            store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(),
+            "0",
+            "{store:?}: and revoked"
+        );
+        assert_eq!(thief.send(&Request::get("/api/me")).unwrap().status, 401, "{store:?}");
+        // The user logs in with the (unchanged) password and gets a token that works.
+        let mut owner = demo.client();
+        assert_eq!(try_login(&mut owner, "user@example.com", PASSWORD, true).status, 303);
+        let fresh = owner.jar().get(REMEMBER_COOKIE).unwrap().to_owned();
+        restore_from(&demo, &fresh);
+    }
+}
+
+/// A password change through the app keeps the changing device remembered (its token is
+/// replaced by one bound to the new password) and revokes every other token of the user.
+#[test]
+fn a_password_change_keeps_this_devices_token_and_revokes_the_others() {
+    let Some(store) = sqlite_store("adv_remember_keep") else {
+        return;
+    };
+    let demo = start_demo(&store);
+    let mut here = demo.client();
+    let mut there = demo.client();
+    assert_eq!(try_login(&mut here, "user@example.com", PASSWORD, true).status, 303);
+    assert_eq!(try_login(&mut there, "user@example.com", PASSWORD, true).status, 303);
+    let here_before = here.jar().get(REMEMBER_COOKIE).unwrap().to_owned();
+    let there_token = there.jar().get(REMEMBER_COOKIE).unwrap().to_owned();
+    let resp = here
+        .send(&post_form(
+            "/account/password",
+            &[("current_password", PASSWORD), ("new_password", "n3w-pass")],
+        ))
+        .unwrap();
+    assert_eq!(resp.status, 303, "{}", resp.text());
+    let here_after = set_cookie(&resp, REMEMBER_COOKIE).expect("this device gets a new token");
+    assert_ne!(here_after, here_before);
+    assert_eq!(store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(), "1");
+    let mut other = client_with(demo.addr(), &[(REMEMBER_COOKIE, &there_token)]);
+    assert!(anonymous(&mut other), "the other device's token is revoked");
+    let mut old = client_with(demo.addr(), &[(REMEMBER_COOKIE, &here_before)]);
+    assert!(anonymous(&mut old), "this device's old token is replaced");
+    // The replacement is bound to the new password and restores a session.
+    assert_eq!(store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(), "1");
+    restore_from(&demo, &here_after);
+}

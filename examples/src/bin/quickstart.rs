@@ -7,6 +7,10 @@
 //! The quick start of the original Python imia: an in-memory user provider, an API key
 //! authenticator, and one route that says who is asking.
 //!
+//! `InMemoryProvider::from_map` keys are API tokens: here, as in the original, the users'
+//! e-mail addresses are their API keys, so knowing an address is enough to act as its user.
+//! Fine for this demonstration; a real app gives each user a long random token.
+//!
 //! ```not_rust
 //! curl http://127.0.0.1:8000/
 //! # {"id":null,"name":"Anonymous"}
@@ -31,7 +35,9 @@ async fn whoami(token: UserToken) -> HttpResponse {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    // As in the original, the map key is at once the user's id, username and API key.
+    // As in the original, the map key is at once the user's id, username and API key: each key
+    // below IS an API token, and anyone who sends `?apikey=user1@example.com` is User1. That
+    // reproduces the original's example; a real app gives its users random tokens instead.
     let users = InMemoryProvider::from_map([
         ("user1@example.com", User::new("user1@example.com", "User1")),
         ("user2@example.com", User::new("user2@example.com", "User2")),

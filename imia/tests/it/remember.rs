@@ -145,6 +145,7 @@ async fn a_remembered_login_restores_a_session_and_rotates_the_token() {
         set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/") && set.contains("Max-Age="),
         "{set}"
     );
+    assert!(set.contains("Secure"), "Secure by default: {set}");
     let remember = cookie(&r, "imia_remember").unwrap();
     assert_eq!(s.store.len(), 1);
 
@@ -172,6 +173,17 @@ async fn a_remembered_login_restores_a_session_and_rotates_the_token() {
         send(&app, get("/whoami").insert_header(("Cookie", fresh))).await.json()["state"],
         "authenticated"
     );
+}
+
+#[actix_web::test]
+async fn plain_http_development_opts_out_of_secure_explicitly() {
+    let mut s = setup(Duration::from_secs(5));
+    s.remember = RememberMe::new(s.users.clone(), s.store.clone(), secret()).secure(false);
+    let app = atest::init_service(remember_app(s)).await;
+    let r = send(&app, form("/login", ROOT_LOGIN)).await;
+    let set = r.all("set-cookie").into_iter().find(|c| c.starts_with("imia_remember=")).unwrap().to_owned();
+    assert!(!set.contains("Secure"), "{set}");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
 }
 
 #[actix_web::test]

@@ -63,11 +63,14 @@ impl UserLike for DbUser {
     }
 }
 
+/// Ann's row; her API token is stored hashed, as the provider expects by default.
 fn seed_sql() -> String {
     format!(
         "INSERT INTO users (email, display_name, password_hash, scopes, api_token, is_active) \
          VALUES ('{}', 'Ann', '{}', '', '{}', TRUE)",
-        ANN.0, ANN.1, ANN.2
+        ANN.0,
+        ANN.1,
+        imia::provider::hash_token(ANN.2)
     )
 }
 
