@@ -24,17 +24,20 @@ fn temp_db() -> String {
     path.to_string_lossy().into_owned()
 }
 
-async fn demo_with(sessions: SessionBackend) -> Demo {
-    Demo::new(DemoConfig {
+fn test_config(sessions: SessionBackend) -> DemoConfig {
+    DemoConfig {
         database_url: temp_db(),
         sessions,
         secret: Some(imia::SecretKey::from_bytes(&[9; 64]).unwrap()),
         cookie_secure: false,
         // Cheap parameters keep the tests fast; the demo itself uses OWASP's.
         hasher: Argon2Hasher::builder().params(64, 1, 1).build().unwrap(),
-    })
-    .await
-    .unwrap()
+        public_origin: None,
+    }
+}
+
+async fn demo_with(sessions: SessionBackend) -> Demo {
+    Demo::new(test_config(sessions)).await.unwrap()
 }
 
 async fn demo() -> Demo {
@@ -478,6 +481,11 @@ async fn cross_site_state_changes_are_refused() {
         send(&app, with_cookie(get("/whoami"), &cookie)).await.json()["state"],
         "authenticated"
     );
+    // The demo is plain http: the same host and port over https is another origin.
+    let https = post_form("/login", &creds)
+        .insert_header(("Origin", "https://localhost:8080"))
+        .insert_header(("Host", "localhost:8080"));
+    assert_eq!(send(&app, https).await.status, 403);
     let same = post_form("/login", &creds)
         .insert_header(("Origin", "http://localhost:8080"))
         .insert_header(("Host", "localhost:8080"));
@@ -485,14 +493,79 @@ async fn cross_site_state_changes_are_refused() {
 }
 
 #[actix_web::test]
+async fn a_public_origin_is_the_origin_state_changes_must_come_from() {
+    let config = DemoConfig {
+        public_origin: Some("https://app.example".to_owned()),
+        ..test_config(SessionBackend::Database)
+    };
+    assert!(config.public_origin_is_https());
+    let app = atest::init_service(Demo::new(config).await.unwrap().app()).await;
+    let creds = [("username", "user@example.com"), ("password", "password")];
+    let from = |origin| {
+        post_form("/login", &creds)
+            .insert_header(("Host", "app.example"))
+            .insert_header(("Origin", origin))
+    };
+    for refused in ["http://app.example", "https://app.example:8443", "https://evil.example"] {
+        let r = send(&app, from(refused)).await;
+        assert_eq!(r.status, 403, "{refused}");
+        assert!(r.session().is_none(), "{refused}");
+    }
+    // The Host header no longer decides: the demo's own connection is plain http.
+    let local = post_form("/login", &creds)
+        .insert_header(("Host", "127.0.0.1:8000"))
+        .insert_header(("Origin", "http://127.0.0.1:8000"));
+    assert_eq!(send(&app, local).await.status, 403);
+    assert_eq!(
+        send(&app, from("https://app.example")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // An https public origin keeps remember-me's `Secure` default, and the session's too.
+    let remembered = send(
+        &app,
+        post_form(
+            "/login",
+            &[
+                ("username", "user@example.com"),
+                ("password", "password"),
+                ("remember_me", "1"),
+            ],
+        )
+        .insert_header(("Host", "app.example"))
+        .insert_header(("Origin", "https://app.example")),
+    )
+    .await;
+    assert_eq!(remembered.status, StatusCode::SEE_OTHER);
+    let cookies = remembered.all("set-cookie");
+    for name in ["imia_remember=", "imia_session="] {
+        let set = cookies
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} {cookies:?}"));
+        assert!(set.contains("Secure"), "{set}");
+    }
+}
+
+#[actix_web::test]
+async fn a_public_origin_that_is_not_an_origin_stops_the_demo() {
+    for bad in ["app.example", "https://app.example/login", "null"] {
+        let config = DemoConfig {
+            public_origin: Some(bad.to_owned()),
+            ..test_config(SessionBackend::Database)
+        };
+        assert!(!config.public_origin_is_https(), "{bad}");
+        let err = Demo::new(config).await.unwrap_err();
+        assert!(err.to_string().contains("invalid origin"), "{bad}: {err}");
+    }
+}
+
+#[actix_web::test]
 async fn sessions_survive_a_restart_with_the_same_secret() {
     let db = temp_db();
     let config = || DemoConfig {
         database_url: db.clone(),
-        sessions: SessionBackend::Database,
         secret: Some(imia::SecretKey::from_bytes(&[3; 64]).unwrap()),
-        cookie_secure: false,
-        hasher: Argon2Hasher::builder().params(64, 1, 1).build().unwrap(),
+        ..test_config(SessionBackend::Database)
     };
     let cookie = {
         let app = atest::init_service(Demo::new(config()).await.unwrap().app()).await;
@@ -535,6 +608,10 @@ async fn remember_me_restores_a_session_without_the_session_cookie() {
         .unwrap()
         .to_owned();
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    assert!(
+        !set.contains("Secure"),
+        "plain http without a public origin opts out: {set}"
+    );
     let remember = remember_cookie(&r).unwrap();
     // Without the box, no remember-me cookie.
     let plain = send(

@@ -253,8 +253,9 @@ impl ResponseError for AuthError {
     }
 }
 
-/// The [`Authentication`](crate::Authentication) builder was given a configuration that cannot
-/// work. Reported at start-up, never per request.
+/// A configuration that cannot work: of the [`Authentication`](crate::Authentication) builder,
+/// or an origin given to [`SameOrigin`](crate::csrf::SameOrigin). Reported at start-up, never
+/// per request.
 ///
 /// # Examples
 ///
@@ -300,6 +301,15 @@ pub enum ConfigError {
     /// No authenticator was configured.
     #[error("at least one authenticator is needed")]
     NoAuthenticator,
+    /// An origin (`scheme://host[:port]`) given to [`SameOrigin`](crate::csrf::SameOrigin) or
+    /// [`Origin::parse`](crate::csrf::Origin::parse) is not one.
+    #[error("invalid origin {origin:?}: {reason}")]
+    InvalidOrigin {
+        /// The origin as given.
+        origin: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 #[cfg(test)]

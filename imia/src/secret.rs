@@ -288,9 +288,17 @@ mod tests {
         }
         let a = SecretKey::from_bytes(&[1; 32]).unwrap();
         let binding = a.remember_binding(&U);
-        assert_ne!(binding, a.fingerprint("h"), "a stored binding is no session fingerprint");
+        assert_ne!(
+            binding,
+            a.fingerprint("h"),
+            "a stored binding is no session fingerprint"
+        );
         assert!(a.remember_binding_matches(&U, &binding));
-        assert!(!SecretKey::from_bytes(&[2; 32]).unwrap().remember_binding_matches(&U, &binding));
+        assert!(
+            !SecretKey::from_bytes(&[2; 32])
+                .unwrap()
+                .remember_binding_matches(&U, &binding)
+        );
         assert_ne!(a.log_tag("h"), a.fingerprint("h")[..16]);
     }
 

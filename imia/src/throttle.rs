@@ -368,8 +368,20 @@ mod tests {
             }
             assert!(!t.allow(Attempt { username: "c", addr }).await);
             let other = Some(IpAddr::from([10, 0, 0, 2]));
-            assert!(t.allow(Attempt { username: "c", addr: other }).await);
-            assert!(t.allow(Attempt { username: "c", addr: None }).await);
+            assert!(
+                t.allow(Attempt {
+                    username: "c",
+                    addr: other
+                })
+                .await
+            );
+            assert!(
+                t.allow(Attempt {
+                    username: "c",
+                    addr: None
+                })
+                .await
+            );
         });
     }
 
@@ -400,14 +412,21 @@ mod tests {
                 t.failed(attempt(&format!("flood-{i}"))).await;
                 assert!(t.len() <= 1_000, "{} entries after {i} usernames", t.len());
             }
-            assert!(t.len() > 1_000 - 1_000 / 8 - 1, "evicting keeps most entries: {}", t.len());
+            assert!(
+                t.len() > 1_000 - 1_000 / 8 - 1,
+                "evicting keeps most entries: {}",
+                t.len()
+            );
             // The most recent failures are still counted; the oldest were dropped.
             for _ in 0..2 {
                 t.failed(attempt("flood-9999")).await;
             }
             assert!(!t.allow(attempt("flood-9999")).await);
             assert!(t.allow(attempt("flood-0")).await, "the oldest counters went first");
-            assert!(t.allow(attempt("victim")).await, "documented: a flood resets the oldest locks");
+            assert!(
+                t.allow(attempt("victim")).await,
+                "documented: a flood resets the oldest locks"
+            );
         });
     }
 

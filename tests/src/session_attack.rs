@@ -343,7 +343,21 @@ impl Store {
 ///
 /// When the demo does not start.
 pub fn start_demo(store: &Store) -> ExampleServer {
-    let mut env: Vec<(&str, String)> = vec![("IMIA_SECRET_KEY", DEMO_SECRET.to_owned())];
+    try_start_demo(store, &[]).unwrap_or_else(|e| panic!("the demo starts on {store:?}: {e}"))
+}
+
+/// Starts the demo binary on `store`, with [`DEMO_SECRET`] and the variables `extra` (which
+/// override the others). `PUBLIC_ORIGIN` is unset unless `extra` sets it.
+///
+/// # Errors
+///
+/// When the demo does not start (its output is in the error).
+pub fn try_start_demo(store: &Store, extra: &[(&str, &str)]) -> io::Result<ExampleServer> {
+    // Empty is unset for the demo: the caller's environment does not leak into the test.
+    let mut env: Vec<(&str, String)> = vec![
+        ("IMIA_SECRET_KEY", DEMO_SECRET.to_owned()),
+        ("PUBLIC_ORIGIN", String::new()),
+    ];
     match store {
         Store::Sqlite(path) => env.push(("DATABASE_URL", path.clone())),
         Store::Postgres(url) => env.push(("DATABASE_URL", url.clone())),
@@ -357,8 +371,9 @@ pub fn start_demo(store: &Store) -> ExampleServer {
             env.push(("SESSION_STORE", "cookie".to_owned()));
         }
     }
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    ExampleServer::start_with_env("demo", &vars).unwrap_or_else(|e| panic!("the demo starts on {store:?}: {e}"))
+    ExampleServer::start_with_env("demo", &vars)
 }
 
 /// The SQLite store, or `None` after [`skip`] when the `sqlite3` client is missing.

@@ -18,7 +18,8 @@ use imia_tests::{
     http::{Request, Response},
     live::LiveServer,
     session_attack::{
-        PASSWORD, SESSION_COOKIE, client_with, login, post_form, sqlite_store, start_demo, try_login, whoami,
+        PASSWORD, SESSION_COOKIE, client_with, login, post_form, sqlite_store, start_demo, try_login, try_start_demo,
+        whoami,
     },
 };
 use serde::Deserialize;
@@ -49,6 +50,11 @@ async fn do_login(req: HttpRequest, logins: web::Data<Logins>, form: web::Form<L
 /// An app with a counting argon2 hasher and the users of every failure kind; the throttle locks
 /// `locked` after one failure.
 fn serve(hasher: CountingHasher) -> LiveServer {
+    serve_with(hasher, SameOrigin::new())
+}
+
+/// [`serve`] behind the cross-site check `csrf`.
+fn serve_with(hasher: CountingHasher, csrf: SameOrigin) -> LiveServer {
     let hash = hasher.seed_hash(PASSWORD);
     let users = InMemoryProvider::new([
         Victim::new("ann", &hash),
@@ -69,7 +75,7 @@ fn serve(hasher: CountingHasher) -> LiveServer {
                 users.clone(),
                 logins.secret().clone(),
             )))
-            .wrap(SameOrigin::new())
+            .wrap(csrf.clone())
             .wrap(
                 SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
                     .cookie_name(SESSION_COOKIE.to_owned())
@@ -207,7 +213,112 @@ fn cross_site_variants(target: &str, host: &str) -> Vec<(&'static str, Request)>
             "Origin of the host on another scheme's default port",
             Request::post(target).header("Origin", format!("https://{}", host.split(':').next().unwrap_or(host))),
         ),
+        (
+            "Origin of the same host and port over https",
+            Request::post(target).header("Origin", format!("https://{host}")),
+        ),
+        (
+            "Origin of the same host and port over https, upper case",
+            Request::post(target).header("Origin", format!("HTTPS://{host}")),
+        ),
+        (
+            "same-origin claim, the same host and port over https",
+            Request::post(target)
+                .header("Sec-Fetch-Site", "same-origin")
+                .header("Origin", format!("https://{host}")),
+        ),
+        (
+            "same host and port over https, forwarded headers claiming https",
+            Request::post(target)
+                .header("X-Forwarded-Proto", "https")
+                .header("Forwarded", "proto=https")
+                .header("Origin", format!("https://{host}")),
+        ),
+        (
+            "Origin with a path",
+            Request::post(target).header("Origin", format!("http://{host}/")),
+        ),
+        (
+            "two Origin headers",
+            Request::post(target)
+                .header("Origin", format!("http://{host}"))
+                .header("Origin", "http://evil.example"),
+        ),
     ]
+}
+
+/// With a public origin configured, only that origin (scheme, host and port) may post: its
+/// plain-http twin is refused, and so is the address the server is reached by.
+#[test]
+fn a_configured_public_origin_is_compared_by_scheme() {
+    let hasher = CountingHasher::new();
+    let csrf = SameOrigin::new()
+        .try_public_origin("https://app.example")
+        .expect("an origin");
+    let server = serve_with(hasher.clone(), csrf);
+    let host = server.addr().to_string();
+    let creds = [("username", "ann"), ("password", PASSWORD)];
+    let from = |host: &str, origin: &str| {
+        post_form("/login", &creds)
+            .header("Host", host)
+            .header("Origin", origin)
+    };
+    for (why, req) in [
+        ("the public host over http", from("app.example", "http://app.example")),
+        (
+            "the public host over http, port 443",
+            from("app.example", "http://app.example:443"),
+        ),
+        (
+            "the public host on another port",
+            from("app.example", "https://app.example:8443"),
+        ),
+        ("another host", from("app.example", "https://evil.example")),
+        ("the server's own address", from(&host, &format!("http://{host}"))),
+        (
+            "the server's own address over https",
+            from(&host, &format!("https://{host}")),
+        ),
+    ] {
+        let resp = server.send(&req).unwrap();
+        assert_eq!(resp.status, 403, "{why}");
+        assert!(resp.cookie(SESSION_COOKIE).is_none(), "{why}");
+    }
+    assert_eq!(hasher.verify_calls(), 0, "refused before the hasher");
+    let resp = server.send(&from("app.example", "https://app.example")).unwrap();
+    assert_eq!(resp.status, 303, "the public origin logs in: {}", resp.text());
+    let resp = server.send(&from("app.example", "HTTPS://APP.EXAMPLE:443")).unwrap();
+    assert_eq!(resp.status, 303, "spelled differently: {}", resp.text());
+}
+
+/// The demo reads `PUBLIC_ORIGIN`: its http twin may not log in, and a value that is not an
+/// origin stops it at start-up.
+#[test]
+fn the_demo_compares_origins_with_its_public_origin() {
+    let Some(store) = sqlite_store("adv_public_origin") else {
+        return;
+    };
+    let err = try_start_demo(&store, &[("PUBLIC_ORIGIN", "app.example")])
+        .expect_err("the demo refuses a PUBLIC_ORIGIN without a scheme");
+    assert!(err.to_string().contains("app.example"), "{err}");
+
+    let demo = try_start_demo(&store, &[("PUBLIC_ORIGIN", "https://app.example")]).expect("the demo starts");
+    let host = demo.addr().to_string();
+    let creds = [("username", "user@example.com"), ("password", PASSWORD)];
+    let from = |host: &str, origin: &str| {
+        post_form("/login", &creds)
+            .header("Host", host)
+            .header("Origin", origin)
+    };
+    for (why, req) in [
+        ("the public host over http", from("app.example", "http://app.example")),
+        ("the demo's own address", from(&host, &format!("http://{host}"))),
+    ] {
+        let resp = demo.send(&req).unwrap();
+        assert_eq!(resp.status, 403, "{why}");
+    }
+    let resp = demo.send(&from("app.example", "https://app.example")).unwrap();
+    assert_eq!(resp.status, 303, "the public origin logs in: {}", resp.text());
 }
 
 #[test]
@@ -364,8 +475,8 @@ fn basic(target: &str, user: &str, password: &str) -> Request {
 /// An app with one throttle (two failures per username) shared by the login form and HTTP
 /// Basic, and a counting argon2 hasher.
 fn serve_shared_throttle(hasher: CountingHasher) -> LiveServer {
-    use std::sync::Arc;
     use imia::{Fallback, authenticator::BasicAuthenticator};
+    use std::sync::Arc;
     let hash = hasher.seed_hash(PASSWORD);
     let users = InMemoryProvider::new([Victim::new("ann", &hash), Victim::new("bob", &hash)]);
     let throttle = Arc::new(InMemoryThrottle::new().per_username(2, Duration::from_secs(600)));
@@ -380,7 +491,13 @@ fn serve_shared_throttle(hasher: CountingHasher) -> LiveServer {
             .route("/login", web::post().to(do_login))
             .service(
                 web::scope("/api")
-                    .wrap(Authentication::builder().authenticator(basic).fallback(Fallback::Error).build().unwrap())
+                    .wrap(
+                        Authentication::builder()
+                            .authenticator(basic)
+                            .fallback(Fallback::Error)
+                            .build()
+                            .unwrap(),
+                    )
                     .route("/me", web::get().to(|| async { HttpResponse::Ok().body("me") })),
             )
             .wrap(SameOrigin::new())
@@ -417,7 +534,11 @@ fn one_throttle_guards_the_login_form_and_basic() {
     // ...for Basic too, with the right password: the answer of a wrong one, one hash spent.
     let before = hasher.verify_calls();
     let locked = server.send(&basic("/api/me", "ann", PASSWORD)).unwrap();
-    assert_eq!(hasher.verify_calls() - before, 1, "a locked attempt costs one verification");
+    assert_eq!(
+        hasher.verify_calls() - before,
+        1,
+        "a locked attempt costs one verification"
+    );
     assert_eq!(shape(&locked), wrong, "a locked username answers like a wrong password");
     assert_eq!(
         server.send(&basic("/api/me", "ANN", PASSWORD)).unwrap().status,
@@ -443,7 +564,13 @@ fn the_demo_locks_a_username_for_the_form_and_basic_alike() {
     };
     let demo = start_demo(&store);
     let mut client = demo.client();
-    assert_eq!(client.send(&basic("/api/me", "user@example.com", PASSWORD)).unwrap().status, 200);
+    assert_eq!(
+        client
+            .send(&basic("/api/me", "user@example.com", PASSWORD))
+            .unwrap()
+            .status,
+        200
+    );
     let reference = shape(&client.send(&basic("/api/me", "root@example.com", "wrong")).unwrap());
     assert_eq!(reference.0, 401);
     for n in 0..10 {
@@ -456,14 +583,24 @@ fn the_demo_locks_a_username_for_the_form_and_basic_alike() {
         }
     }
     let locked = client.send(&basic("/api/me", "user@example.com", PASSWORD)).unwrap();
-    assert_eq!(shape(&locked), reference, "locked for Basic, answered like a wrong password");
+    assert_eq!(
+        shape(&locked),
+        reference,
+        "locked for Basic, answered like a wrong password"
+    );
     assert_eq!(
         try_login(&mut client, "user@example.com", PASSWORD, false).status,
         200,
         "locked for the form"
     );
     // Other users are untouched, by either way.
-    assert_eq!(client.send(&basic("/api/me", "root@example.com", PASSWORD)).unwrap().status, 200);
+    assert_eq!(
+        client
+            .send(&basic("/api/me", "root@example.com", PASSWORD))
+            .unwrap()
+            .status,
+        200
+    );
     login(&mut client, "root@example.com");
 }
 

@@ -453,7 +453,11 @@ fn theft_detection_ends_the_sessions_the_thief_restored() {
         let demo = start_demo(&store);
         let mut victim = demo.client();
         assert_eq!(try_login(&mut victim, "user@example.com", PASSWORD, true).status, 303);
-        let stolen = victim.jar().get(REMEMBER_COOKIE).expect("a remember-me cookie").to_owned();
+        let stolen = victim
+            .jar()
+            .get(REMEMBER_COOKIE)
+            .expect("a remember-me cookie")
+            .to_owned();
 
         // The thief restores a session from the stolen token, then restores again from the
         // rotated one: the stolen validator is now neither the current nor the previous one.
@@ -477,7 +481,11 @@ fn theft_detection_ends_the_sessions_the_thief_restored() {
         // Every session restored from the token ends at its next request...
         for (what, client) in [("first restore", &mut thief), ("second restore", &mut second)] {
             assert!(anonymous(client), "{store:?}: the thief's {what} ended");
-            assert_eq!(client.send(&Request::get("/api/me")).unwrap().status, 401, "{store:?} {what}");
+            assert_eq!(
+                client.send(&Request::get("/api/me")).unwrap().status,
+                401,
+                "{store:?} {what}"
+            );
         }
         let mut replay = client_with(demo.addr(), &[(SESSION_COOKIE, &thief_session)]);
         assert_eq!(replay.send(&Request::get("/api/me")).unwrap().status, 401, "{store:?}");
@@ -515,8 +523,16 @@ fn a_password_reset_behind_the_apps_back_refuses_remember_me_tokens() {
 
         let mut thief = client_with(demo.addr(), &[(REMEMBER_COOKIE, &stolen)]);
         let resp = thief.send(&Request::get("/whoami")).unwrap();
-        assert_eq!(resp.json().unwrap()["state"], "anonymous", "{store:?}: the token is refused");
-        assert_eq!(set_cookie(&resp, SESSION_COOKIE), None, "{store:?}: no session was made");
+        assert_eq!(
+            resp.json().unwrap()["state"],
+            "anonymous",
+            "{store:?}: the token is refused"
+        );
+        assert_eq!(
+            set_cookie(&resp, SESSION_COOKIE),
+            None,
+            "{store:?}: no session was made"
+        );
         assert_eq!(
             store.sql("SELECT COUNT(*) FROM imia_remember_tokens").unwrap(),
             "0",

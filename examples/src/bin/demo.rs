@@ -12,7 +12,8 @@
 //! Environment: `PORT` (8000), `DATABASE_URL` (`imia-demo.sqlite3`; `postgres://` and
 //! `mysql://` with the `postgres` / `mysql` features), `REDIS_URL` (sessions in Redis, with the
 //! `redis` feature), `SESSION_STORE=cookie`, `IMIA_SECRET_KEY` (base64, at least 32 bytes),
-//! `IMIA_COOKIE_SECURE=1`. See [`imia_examples::demo`] for the routes.
+//! `IMIA_COOKIE_SECURE=1`, `PUBLIC_ORIGIN` (`https://app.example`: the origin browsers use, behind
+//! a proxy or a TLS terminator; unset, each request's own scheme and `Host`). See [`imia_examples::demo`] for the routes.
 
 use actix_web::HttpServer;
 use imia_examples::demo::{Demo, DemoConfig};

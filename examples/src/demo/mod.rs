@@ -4,6 +4,11 @@
 //! or MySQL instead (with the crate's features), `REDIS_URL` moves sessions to Redis, and
 //! `SESSION_STORE=cookie` keeps them in the cookie.
 //!
+//! `PUBLIC_ORIGIN` (`https://app.example`) is the origin browsers reach the demo by, behind a
+//! proxy or a TLS terminator: cross-site checks compare a request's `Origin` with it (scheme,
+//! host and port). Unset, the demo's own origin is derived from each request: its scheme (plain
+//! `http`) and its `Host` header.
+//!
 //! | route | what |
 //! |---|---|
 //! | `GET /` | home page: who is logged in |
@@ -29,7 +34,7 @@ use actix_web::{
 use imia::{
     Authentication, Fallback, IntoAuthenticators, SecretKey, StrictSessionStore, TimeoutSessionStore,
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
-    csrf::SameOrigin,
+    csrf::{Origin, SameOrigin},
     impersonation::Impersonation,
     login::{InMemoryThrottle, LoginManager},
     password::Argon2Hasher,
@@ -82,15 +87,20 @@ pub struct DemoConfig {
     pub cookie_secure: bool,
     /// The password hasher.
     pub hasher: Argon2Hasher,
+    /// The origin browsers reach the demo by (`https://app.example`), from `PUBLIC_ORIGIN`;
+    /// `None` derives it from each request (plain `http` and the `Host` header). State-changing
+    /// requests from any other origin are refused.
+    pub public_origin: Option<String>,
 }
 
 impl DemoConfig {
-    /// Reads `DATABASE_URL`, `REDIS_URL`, `SESSION_STORE`, `IMIA_SECRET_KEY` (base64) and
-    /// `IMIA_COOKIE_SECURE` (`1`/`true`).
+    /// Reads `DATABASE_URL`, `REDIS_URL`, `SESSION_STORE`, `IMIA_SECRET_KEY` (base64),
+    /// `IMIA_COOKIE_SECURE` (`1`/`true`) and `PUBLIC_ORIGIN` (`https://app.example`).
     ///
     /// # Errors
     ///
-    /// An invalid secret key, or an unknown `SESSION_STORE`.
+    /// An invalid secret key, an unknown `SESSION_STORE`, or a `PUBLIC_ORIGIN` that is not an
+    /// origin (`scheme://host[:port]`).
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let sessions = match (var("SESSION_STORE").as_deref(), var("REDIS_URL")) {
@@ -103,13 +113,46 @@ impl DemoConfig {
                 return Err(format!("unknown SESSION_STORE {other:?}: use database, redis or cookie").into());
             }
         };
+        let public_origin = match var("PUBLIC_ORIGIN") {
+            Some(origin) => Some(Origin::parse(&origin)?.to_string()),
+            None => None,
+        };
         Ok(Self {
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE.to_owned()),
             sessions,
             secret: var("IMIA_SECRET_KEY").map(|k| secret_from_env(&k)),
             cookie_secure: var("IMIA_COOKIE_SECURE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             hasher: Argon2Hasher::default(),
+            public_origin,
         })
+    }
+
+    /// Whether the public origin is configured and `https`: browsers then reach the demo over
+    /// TLS, whatever the demo's own connections are.
+    ///
+    /// ```
+    /// use imia::password::Argon2Hasher;
+    /// use imia_examples::demo::{DemoConfig, SessionBackend};
+    ///
+    /// let mut config = DemoConfig {
+    ///     database_url: "demo.sqlite3".to_owned(),
+    ///     sessions: SessionBackend::Database,
+    ///     secret: None,
+    ///     cookie_secure: false,
+    ///     hasher: Argon2Hasher::default(),
+    ///     public_origin: Some("https://app.example".to_owned()),
+    /// };
+    /// assert!(config.public_origin_is_https());
+    /// config.public_origin = Some("http://localhost:8000".to_owned());
+    /// assert!(!config.public_origin_is_https());
+    /// config.public_origin = None;
+    /// assert!(!config.public_origin_is_https());
+    /// ```
+    pub fn public_origin_is_https(&self) -> bool {
+        self.public_origin
+            .as_deref()
+            .and_then(|origin| Origin::parse(origin).ok())
+            .is_some_and(|origin| origin.is_https())
     }
 }
 
@@ -140,6 +183,7 @@ pub struct Demo {
     secret: SecretKey,
     cookie_secure: bool,
     throttle: Arc<InMemoryThrottle>,
+    csrf: SameOrigin,
 }
 
 /// actix-session's Redis store over a connection pool, whose connections are bounded by
@@ -166,8 +210,17 @@ impl Demo {
     ///
     /// # Errors
     ///
-    /// When the database or Redis cannot be reached, or this build lacks the backend named.
+    /// When the database or Redis cannot be reached, this build lacks the backend named, or
+    /// the public origin is not an origin.
     pub async fn new(config: DemoConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let csrf = match &config.public_origin {
+            Some(origin) => SameOrigin::new().try_public_origin(origin)?,
+            None => SameOrigin::new(),
+        };
+        // Cookies are `Secure` when the public origin is https (or IMIA_COOKIE_SECURE says so).
+        // Plain http, as in the README's command, must keep working in a browser and with
+        // curl: only then does the demo opt out of remember-me's `Secure` default.
+        let cookie_secure = config.cookie_secure || config.public_origin_is_https();
         let (users, pool) = users::connect(&config.database_url, &config.hasher).await?;
         let tokens = pool.tokens();
         let store = match config.sessions {
@@ -187,10 +240,10 @@ impl Demo {
         // off, since the demo's traffic all comes from loopback.
         let throttle = Arc::new(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)));
         // Remember-me: `imia_remember`, 30 days, rotated on use; revoked on logout and when the
-        // password changes.
+        // password changes; bound to the password it was issued under.
         let remember = RememberMe::new(users.clone(), tokens, secret.clone())
             .cookie_name(REMEMBER_COOKIE)
-            .secure(config.cookie_secure);
+            .secure(cookie_secure);
         let logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
             .throttle(Arc::clone(&throttle))
             .remember_me(remember.clone())
@@ -205,8 +258,9 @@ impl Demo {
             impersonation,
             store,
             secret,
-            cookie_secure: config.cookie_secure,
+            cookie_secure,
             throttle,
+            csrf,
         })
     }
 
@@ -215,7 +269,8 @@ impl Demo {
         (
             SessionAuthenticator::new(self.users.clone(), self.secret.clone()),
             self.remember.clone(),
-            BasicAuthenticator::new(self.users.clone(), self.logins.hasher().clone()).throttle(Arc::clone(&self.throttle)),
+            BasicAuthenticator::new(self.users.clone(), self.logins.hasher().clone())
+                .throttle(Arc::clone(&self.throttle)),
             TokenAuthenticator::bearer(self.users.clone()),
             TokenAuthenticator::new(self.users.clone(), "Token"),
             ApiKeyAuthenticator::new(self.users.clone()),
@@ -299,7 +354,7 @@ impl Demo {
             .route("/impersonate/exit", web::post().to(pages::stop_impersonating))
             .wrap(self.impersonation.clone())
             .wrap(pages)
-            .wrap(SameOrigin::new())
+            .wrap(self.csrf.clone())
             .wrap(sessions)
     }
 }

@@ -411,8 +411,8 @@ impl AuthenticationBuilder {
     }
 
     /// Covers only paths matching this pattern (call again for more). A `&str` is a
-    /// segment-aware prefix; see [`PathPattern`]. Default: every path is covered.
-    /// Exclusive with [`exclude`](Self::exclude).
+    /// segment-aware prefix starting with `/`, compared literally; see [`PathPattern`]. Default:
+    /// every path is covered. Exclusive with [`exclude`](Self::exclude).
     pub fn include(mut self, pattern: impl Into<PathPattern>) -> Self {
         self.include.push(pattern.into());
         self
@@ -420,7 +420,8 @@ impl AuthenticationBuilder {
 
     /// Covers every path except those matching this pattern (call again for more). Paths the
     /// router could read differently (encoded slashes, dot segments, `;`) are never excluded.
-    /// Exclusive with [`include`](Self::include).
+    /// A `&str` is a prefix starting with `/`, as for [`include`](Self::include). Exclusive with
+    /// [`include`](Self::include).
     pub fn exclude(mut self, pattern: impl Into<PathPattern>) -> Self {
         self.exclude.push(pattern.into());
         self
@@ -471,13 +472,38 @@ impl AuthenticationBuilder {
     /// # Errors
     ///
     /// [`ConfigError`] when no authenticator was given, both include and exclude patterns were
-    /// given, [`Fallback::Redirect`] has no login URL, or the login URL is not a local path.
+    /// given, a pattern cannot be a path ([`ConfigError::InvalidPattern`]: a prefix or exact
+    /// path without its leading `/`, a prefix holding regular-expression characters, as in
+    /// `"app2"` or `"^/admin"`), [`Fallback::Redirect`] has no login URL, or the login URL is not
+    /// a local path.
+    ///
+    /// ```
+    /// # use std::borrow::Cow;
+    /// use imia::{Authentication, UserLike, authenticator::ApiKeyAuthenticator, error::ConfigError, provider::InMemoryProvider};
+    /// # #[derive(Clone)]
+    /// # struct User;
+    /// # impl UserLike for User {
+    /// #     fn id(&self) -> Cow<'_, str> { "u".into() }
+    /// # }
+    /// let users = InMemoryProvider::new([User]);
+    /// for pattern in ["app2", "^/admin"] {
+    ///     let err = Authentication::builder()
+    ///         .authenticator(ApiKeyAuthenticator::new(users.clone()))
+    ///         .include(pattern)
+    ///         .build()
+    ///         .unwrap_err();
+    ///     assert!(matches!(err, ConfigError::InvalidPattern { .. }));
+    /// }
+    /// ```
     pub fn build(self) -> Result<Authentication, ConfigError> {
         if self.authenticators.is_empty() {
             return Err(ConfigError::NoAuthenticator);
         }
         if !self.include.is_empty() && !self.exclude.is_empty() {
             return Err(ConfigError::IncludeAndExclude);
+        }
+        for pattern in self.include.iter().chain(&self.exclude) {
+            pattern.check_is_path()?;
         }
         if self.fallback == Fallback::Redirect && self.login_url.is_none() {
             return Err(ConfigError::MissingLoginUrl);
@@ -737,6 +763,25 @@ mod tests {
             .fallback(Fallback::Redirect)
             .build();
         assert!(matches!(redirect, Err(ConfigError::MissingLoginUrl)));
+        let patterns: [(bool, PathPattern); 5] = [
+            (true, "app2".into()),
+            (false, "^/admin".into()),
+            (true, PathPattern::exact("login")),
+            (false, "".into()),
+            (true, r"/users/\d+".into()),
+        ];
+        for (include, pattern) in patterns {
+            let builder = Authentication::builder().authenticator(ApiKeyAuthenticator::new(users()));
+            let builder = if include {
+                builder.include("/fine").include(pattern.clone())
+            } else {
+                builder.exclude("/fine").exclude(pattern.clone())
+            };
+            assert!(
+                matches!(builder.build(), Err(ConfigError::InvalidPattern { .. })),
+                "{pattern:?}"
+            );
+        }
         for bad in ["https://evil.example/login", "//evil.example", "login"] {
             let r = Authentication::builder()
                 .authenticator(ApiKeyAuthenticator::new(users()))

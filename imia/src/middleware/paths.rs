@@ -3,6 +3,7 @@
 use std::fmt;
 
 use regex::Regex;
+use regex_syntax::hir::{Hir, literal::Extractor};
 
 use crate::error::ConfigError;
 
@@ -17,6 +18,14 @@ use crate::error::ConfigError;
 ///
 /// Patterns never see the host or the query string, so `?x=/public` or a forged `Host` header
 /// cannot change what is protected.
+///
+/// Every path the router matches starts with `/`, and prefixes and exact paths are compared
+/// literally, so [`AuthenticationBuilder::build`](crate::AuthenticationBuilder::build) refuses
+/// ([`ConfigError::InvalidPattern`]) a prefix or exact path that does not start with `/`
+/// (`"app2"`: write `"/app2"`), and a prefix holding a regular-expression character
+/// (`^ $ * + ? ( ) [ ] { } | \`, as in `"^/admin"`: write `"/admin"`, or use
+/// [`PathPattern::regex`]); either would silently protect nothing. To cover a path that really
+/// holds such characters, escape them in a regex (`PathPattern::regex(r"/c\+\+(/.*)?")`).
 ///
 /// # Examples
 ///
@@ -58,16 +67,42 @@ impl PathPattern {
 
     /// Matches paths that the whole regular expression matches (it is anchored for you).
     ///
+    /// ```
+    /// use imia::PathPattern;
+    ///
+    /// assert!(PathPattern::regex(r"/reports/\d+").is_ok());
+    /// assert!(PathPattern::regex(r"^/admin(/.*)?$").is_ok()); // anchors of its own are fine
+    /// assert!(PathPattern::regex("admin/.*").is_err()); // cannot match a path: no leading `/`
+    /// assert!(PathPattern::regex("[0-9]+").is_err());
+    /// assert!(PathPattern::regex("/a)|(/b").is_err()); // would escape the anchoring group
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidPattern`] when the expression does not compile.
+    /// [`ConfigError::InvalidPattern`] when the expression does not compile on its own, or when
+    /// it cannot match a path because every string it matches starts with something other than
+    /// `/` (or is empty). That is judged from the literal prefixes of its matches: a regex that
+    /// starts with a large class (`[a-z]+/x`, `\w/x`, `\d+` (Unicode digits)) or `.` cannot be judged and is accepted,
+    /// even when it can never match a path.
     pub fn regex(re: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidPattern {
+            pattern: re.to_owned(),
+            reason,
+        };
+        // Parsed alone, so that `/a)|(/b` cannot close the anchoring group below and match
+        // anything ending in `/b`.
+        let hir = regex_syntax::Parser::new()
+            .parse(re)
+            .map_err(|e| invalid(e.to_string()))?;
+        if !may_match_a_path(&hir) {
+            return Err(invalid(format!(
+                "it cannot match a path: every path starts with `/` (write r\"/{}\")",
+                re.trim_start_matches('^')
+            )));
+        }
         Regex::new(&format!("^(?:{re})$"))
             .map(|r| Self(Kind::Regex(r)))
-            .map_err(|e| ConfigError::InvalidPattern {
-                pattern: re.to_owned(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| invalid(e.to_string()))
     }
 
     /// Whether `path` matches.
@@ -81,6 +116,85 @@ impl PathPattern {
             Kind::Regex(re) => re.is_match(path),
         }
     }
+}
+
+/// Characters that mean something in a regular expression and that a prefix, compared
+/// literally, is almost never meant to hold.
+const REGEX_CHARS: &[char] = &['^', '$', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '\\'];
+
+impl PathPattern {
+    /// Refuses a pattern that cannot be a path (see the [type docs](PathPattern)).
+    pub(crate) fn check_is_path(&self) -> Result<(), ConfigError> {
+        let (pattern, reason) = match &self.0 {
+            Kind::Regex(_) => return Ok(()),
+            Kind::Prefix(prefix) => match prefix_problem(prefix) {
+                None => return Ok(()),
+                Some(reason) => (prefix, reason),
+            },
+            Kind::Exact(path) if path.starts_with('/') => return Ok(()),
+            Kind::Exact(path) => {
+                let fixed = format!("/{path}");
+                (
+                    path,
+                    format!("an exact path starts with `/`: use PathPattern::exact({fixed:?})"),
+                )
+            }
+        };
+        Err(ConfigError::InvalidPattern {
+            pattern: pattern.clone(),
+            reason,
+        })
+    }
+}
+
+/// What is wrong with a prefix, and what to write instead.
+fn prefix_problem(prefix: &str) -> Option<String> {
+    if prefix.is_empty() {
+        return Some("a prefix is a path: use \"/\" to cover every path".to_owned());
+    }
+    let regex_like = prefix.contains(REGEX_CHARS);
+    if !regex_like && prefix.starts_with('/') {
+        return None;
+    }
+    if !regex_like {
+        let fixed = format!("/{prefix}");
+        return Some(format!("a prefix is a path and starts with `/`: use {fixed:?}"));
+    }
+    // What the regex most likely meant: `^/admin`, `^/admin/.*$` -> `/admin`.
+    let plain = prefix.strip_prefix('^').unwrap_or(prefix);
+    let plain = plain.strip_suffix('$').unwrap_or(plain);
+    let plain = plain.strip_suffix(".*").unwrap_or(plain);
+    let plain = plain.trim_end_matches('/');
+    let advice = if plain.contains(REGEX_CHARS) || plain.trim_start_matches('/').is_empty() {
+        format!("use PathPattern::regex({prefix:?}) for a regular expression (it must match paths starting with `/`)")
+    } else {
+        let path = if plain.starts_with('/') {
+            plain.to_owned()
+        } else {
+            format!("/{plain}")
+        };
+        format!(
+            "use {path:?} (it covers the path and everything below it), or PathPattern::regex for a regular expression"
+        )
+    };
+    Some(format!(
+        "a prefix is compared literally, not as a regular expression, and this one holds one of ^ $ * + ? ( ) [ ] {{ }} | \\: {advice}"
+    ))
+}
+
+/// Whether some string starting with `/` could match `hir`, judged from the literal prefixes of
+/// its matches: `false` only when they are known and none starts with `/` (an exact empty
+/// literal is a match of the empty string, never a path).
+fn may_match_a_path(hir: &Hir) -> bool {
+    let prefixes = Extractor::new().extract(hir);
+    let Some(literals) = prefixes.literals() else {
+        // Too many to list: cannot tell.
+        return true;
+    };
+    literals.iter().any(|lit| match lit.as_bytes().first() {
+        Some(first) => *first == b'/',
+        None => !lit.is_exact(),
+    })
 }
 
 impl From<&str> for PathPattern {
@@ -194,6 +308,115 @@ mod tests {
         assert!(alt.matches("/a") && alt.matches("/b"));
         assert!(!alt.matches("/a/b") && !alt.matches("/ab"));
         assert!(PathPattern::regex("(").is_err());
+    }
+
+    fn reason(pattern: &PathPattern) -> String {
+        match pattern.check_is_path() {
+            Err(ConfigError::InvalidPattern { reason, .. }) => reason,
+            other => panic!("{pattern:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn prefixes_and_exact_paths_that_cannot_be_paths_are_refused() {
+        for (pattern, advice) in [
+            (PathPattern::from("app2"), r#"use "/app2""#),
+            (PathPattern::from("app2/"), r#"use "/app2""#),
+            (PathPattern::from("admin/users"), r#"use "/admin/users""#),
+            (PathPattern::from(""), r#"use "/" to cover every path"#),
+            (PathPattern::from("^/admin"), r#"use "/admin""#),
+            (PathPattern::from("^/admin/.*$"), r#"use "/admin""#),
+            (PathPattern::from("/admin$"), r#"use "/admin""#),
+            (PathPattern::from("^admin"), r#"use "/admin""#),
+            (PathPattern::from(r"/users/\d+"), "PathPattern::regex"),
+            (PathPattern::from("/a|/b"), "PathPattern::regex"),
+            (PathPattern::from("^$"), "PathPattern::regex"),
+            (PathPattern::from(".*"), "PathPattern::regex"),
+            (PathPattern::exact("login"), r#"PathPattern::exact("/login")"#),
+            (PathPattern::exact(""), r#"PathPattern::exact("/")"#),
+        ] {
+            let reason = reason(&pattern);
+            assert!(reason.contains(advice), "{pattern:?}: {reason}");
+        }
+        for c in ['^', '$', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '\\'] {
+            let reason = reason(&PathPattern::from(format!("/a{c}b")));
+            assert!(reason.contains("not as a regular expression"), "{c}: {reason}");
+        }
+        for fine in [
+            PathPattern::from("/"),
+            PathPattern::from("/admin"),
+            PathPattern::from("/static/"),
+            PathPattern::from("/files/robots.txt"),
+            PathPattern::from("/a-b_c~d@e:f,g=h&i!j'k"),
+            PathPattern::from("/caf\u{e9}"),
+            PathPattern::exact("/"),
+            PathPattern::exact("/a+b"),
+            PathPattern::exact("/(x)"),
+            PathPattern::regex("/x").unwrap(),
+        ] {
+            assert!(fine.check_is_path().is_ok(), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn regexes_that_cannot_match_a_path_are_refused() {
+        for re in [
+            "admin",
+            "admin/.*",
+            "[0-9]+",
+            "[0-9]+/x",
+            r"(?-u:\d)+",
+            "(?i-u)admin",
+            "a|b",
+            "(?:a|b)/c",
+            "a*",
+            "",
+            "^$",
+            r"\b",
+            r"[^\s\S]",
+            "^admin(/.*)?$",
+        ] {
+            match PathPattern::regex(re) {
+                Err(ConfigError::InvalidPattern { pattern, reason }) => {
+                    assert_eq!(pattern, re);
+                    assert!(reason.contains("cannot match a path"), "{re:?}: {reason}");
+                }
+                other => panic!("{re:?} was accepted: {other:?}"),
+            }
+        }
+        for re in [
+            "/",
+            "/admin",
+            "^/admin(/.*)?$",
+            r"\A/admin\z",
+            r"/users/\d+",
+            "(?i-u)/Admin",
+            "/?admin",
+            "(/a|/b)",
+            "/a|b",
+            "(?:/|x)y",
+            "/a*",
+            ".*",
+            "(?s).+",
+            // Starts with a class too large to list: accepted, whatever follows.
+            "[a-z]+/x",
+        ] {
+            let pattern = PathPattern::regex(re).unwrap_or_else(|e| panic!("{re:?}: {e}"));
+            assert!(pattern.check_is_path().is_ok(), "{re:?}");
+        }
+        assert!(PathPattern::regex("/a|b").unwrap().matches("/a"));
+        assert!(PathPattern::regex("/?admin").unwrap().matches("/admin"));
+    }
+
+    #[test]
+    fn a_regex_cannot_escape_its_anchors() {
+        // `^(?:/a)|(/b)$` would match anything starting with `/a` or ending with `/b`.
+        for re in ["/a)|(/b", "/a)|(?:/b", "/a)|.*(/b", ")"] {
+            assert!(
+                matches!(PathPattern::regex(re), Err(ConfigError::InvalidPattern { .. })),
+                "{re:?}"
+            );
+        }
     }
 
     #[test]

@@ -187,7 +187,10 @@ where
 
 /// The work of one password check spent on nothing, for an attempt refused before its password
 /// is looked at (a throttled username): the refusal then costs what a wrong password costs.
-pub(crate) async fn spend_one_check<V: PasswordVerifier + ?Sized>(verifier: &V, password: &str) -> Result<(), PasswordError> {
+pub(crate) async fn spend_one_check<V: PasswordVerifier + ?Sized>(
+    verifier: &V,
+    password: &str,
+) -> Result<(), PasswordError> {
     match verifier.verify(password, verifier.dummy_hash()).await {
         Ok(_) | Err(PasswordError::TooLong) => Ok(()),
         Err(err) => Err(err),

@@ -483,7 +483,10 @@ mod tests {
             assert_ne!(p.find_by_id("s").await.unwrap().unwrap().0, first);
             assert!(!p.rotate_security_stamp("nobody").await.unwrap());
             let plain = InMemoryProvider::new([user(1, "a@x", None)]);
-            assert!(!plain.rotate_security_stamp("1").await.unwrap(), "this type keeps no stamp");
+            assert!(
+                !plain.rotate_security_stamp("1").await.unwrap(),
+                "this type keeps no stamp"
+            );
         });
     }
 

@@ -1,7 +1,7 @@
 //! Include/exclude patterns against the path the router dispatches on.
 
 use actix_web::{HttpResponse, test as atest, web};
-use imia::{Authentication, Fallback, PathPattern, UserToken, authenticator::ApiKeyAuthenticator};
+use imia::{Authentication, Fallback, PathPattern, UserToken, authenticator::ApiKeyAuthenticator, error::ConfigError};
 
 use crate::common::*;
 
@@ -128,4 +128,48 @@ async fn regex_patterns_are_anchored() {
     assert_eq!(send(&app, get("/admin/42")).await.status, 401);
     assert_eq!(send(&app, get("/admin/42/edit")).await.status, 200);
     assert_eq!(send(&app, get("/x/admin/42")).await.status, 200);
+}
+
+/// Patterns written for the Python original (a bare name, a regex passed as a prefix) would
+/// protect nothing: building the middleware fails and says what to write instead.
+#[test]
+fn patterns_that_cannot_be_paths_are_config_errors() {
+    let build = |include: bool, pattern: PathPattern| {
+        let builder = Authentication::builder().authenticator(ApiKeyAuthenticator::new(users()));
+        if include {
+            builder.include(pattern)
+        } else {
+            builder.exclude(pattern)
+        }
+        .build()
+    };
+    for (include, pattern, advice) in [
+        (true, "app2", r#"use "/app2""#),
+        (false, "^/admin", r#"use "/admin""#),
+        (true, "^/api/.*", r#"use "/api""#),
+        (false, "static", r#"use "/static""#),
+        (true, r"/users/\d+", "PathPattern::regex"),
+    ] {
+        match build(include, pattern.into()) {
+            Err(err @ ConfigError::InvalidPattern { .. }) => {
+                let message = err.to_string();
+                assert!(message.contains(&format!("{pattern:?}")), "{message}");
+                assert!(message.contains(advice), "{message}");
+            }
+            other => panic!("{pattern:?} built: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        build(true, PathPattern::exact("login")),
+        Err(ConfigError::InvalidPattern { .. })
+    ));
+    // What the messages advise builds.
+    assert!(build(true, "/app2".into()).is_ok());
+    assert!(build(false, "/admin".into()).is_ok());
+    assert!(build(true, PathPattern::regex(r"/users/\d+").unwrap()).is_ok());
+    // A regex that cannot match a path is refused when it is made.
+    assert!(matches!(
+        PathPattern::regex("^admin"),
+        Err(ConfigError::InvalidPattern { .. })
+    ));
 }

@@ -488,15 +488,24 @@ macro_rules! stamp_suite {
             .await
             .expect("the old tables");
         imia::diesel::migrations::run(&mut *conn).await.expect("the upgrade");
-        imia::diesel::migrations::run(&mut *conn).await.expect("an upgrade twice is harmless");
+        imia::diesel::migrations::run(&mut *conn)
+            .await
+            .expect("an upgrade twice is harmless");
         drop(conn);
         let plain = DieselProvider::<$conn, Stamped>::for_table(pool.clone(), imia::diesel::schema::users::table)
             .build()
             .unwrap();
-        let ann = plain.find_by_username("ann@example.com").await.unwrap().expect("the old row");
+        let ann = plain
+            .find_by_username("ann@example.com")
+            .await
+            .unwrap()
+            .expect("the old row");
         assert_eq!(ann.security_stamp(), "", "old rows start without a stamp");
         let id = ann.id();
-        assert!(!plain.rotate_security_stamp(&id).await.unwrap(), "no stamp column configured");
+        assert!(
+            !plain.rotate_security_stamp(&id).await.unwrap(),
+            "no stamp column configured"
+        );
         let stamps = DieselProvider::<$conn, Stamped>::for_table(pool.clone(), imia::diesel::schema::users::table)
             .security_stamp_column("users", "security_stamp")
             .build()
@@ -521,7 +530,10 @@ macro_rules! stamp_suite {
             binding: "b".repeat(64),
         };
         imia::remember::RememberStore::insert(&tokens, &token).await.unwrap();
-        assert_eq!(imia::remember::RememberStore::find(&tokens, "s").await.unwrap(), Some(token));
+        assert_eq!(
+            imia::remember::RememberStore::find(&tokens, "s").await.unwrap(),
+            Some(token)
+        );
     }};
 }
 
@@ -529,10 +541,13 @@ macro_rules! stamp_suite {
 fn stamp_and_password_columns_must_be_identifiers() {
     let pool = imia::diesel::sqlite_pool(":memory:", &PoolOptions::default()).unwrap();
     let build = |table: &str, column: &str| {
-        DieselProvider::<imia::diesel::SqliteConnection, Stamped>::for_table(pool.clone(), imia::diesel::schema::users::table)
-            .security_stamp_column(table, column)
-            .build()
-            .is_ok()
+        DieselProvider::<imia::diesel::SqliteConnection, Stamped>::for_table(
+            pool.clone(),
+            imia::diesel::schema::users::table,
+        )
+        .security_stamp_column(table, column)
+        .build()
+        .is_ok()
     };
     assert!(build("users", "security_stamp"));
     assert!(!build("users; DROP TABLE users", "security_stamp"));

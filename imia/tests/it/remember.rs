@@ -181,7 +181,12 @@ async fn plain_http_development_opts_out_of_secure_explicitly() {
     s.remember = RememberMe::new(s.users.clone(), s.store.clone(), secret()).secure(false);
     let app = atest::init_service(remember_app(s)).await;
     let r = send(&app, form("/login", ROOT_LOGIN)).await;
-    let set = r.all("set-cookie").into_iter().find(|c| c.starts_with("imia_remember=")).unwrap().to_owned();
+    let set = r
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("imia_remember="))
+        .unwrap()
+        .to_owned();
     assert!(!set.contains("Secure"), "{set}");
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
 }
