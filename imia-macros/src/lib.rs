@@ -116,11 +116,26 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 /// Scope lists are checked at compile time: no empty list, no duplicates, printable ASCII
 /// separated by single spaces.
 ///
-/// It works on `async fn` handlers with any extractors and any return type, registered with
-/// `web::resource(..).route(..)`/`App::route` or with actix's route macros, above or below them.
-/// The handler gains one hidden `HttpRequest` argument and returns
-/// `Either<YourType, HttpResponse>`; its body is untouched, so `return` and `?` behave as
-/// written. The success path allocates nothing.
+/// The check runs before any other extractor of the handler. A refused caller never reaches
+/// `web::Json`, `web::Form`, `web::Bytes`, `web::Path` or your own extractors: its body is not
+/// read, extractor side effects do not happen, and a malformed body is answered with the
+/// 401/redirect/403, not with the extractor's 400. Callers who pass get the handler's
+/// extractors run as actix runs them: all together, in order, on the same request (so
+/// app-level configs such as `web::JsonConfig` apply), and a failing one is answered as actix
+/// answers it.
+///
+/// It works on `async fn` handlers with any extractors (any number of them, even beyond actix's
+/// 16) and any return type, registered with `web::resource(..).route(..)`/`App::route` or with
+/// actix's route macros, above or below them.
+///
+/// # Expansion
+///
+/// The handler keeps its name and visibility, but its signature becomes
+/// `async fn name(HttpRequest, web::Payload) -> Either<YourType, HttpResponse>` (just
+/// `HttpRequest` when it takes no arguments): it checks the scopes, runs your extractors, then
+/// calls your function, kept inside it with its body untouched, so `return` and `?` behave as
+/// written. Register it as a handler; code that called it as a plain function must call a
+/// function of its own instead. The success path allocates nothing beyond your extractors.
 ///
 /// # Examples
 ///
@@ -145,9 +160,16 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 ///     Ok(format!("invoice {}", id.into_inner()))
 /// }
 ///
+/// // The body is read only for callers with the scope.
+/// #[protected(scopes = "upload")]
+/// async fn upload(body: web::Bytes) -> String {
+///     format!("{} bytes", body.len())
+/// }
+///
 /// let app = App::new()
 ///     .service(admin)
-///     .route("/invoices/{id}", web::get().to(invoice));
+///     .route("/invoices/{id}", web::get().to(invoice))
+///     .route("/upload", web::post().to(upload));
 /// # let _ = app;
 /// ```
 #[proc_macro_attribute]

@@ -1,6 +1,6 @@
 //! `#[protected]`: check authentication and scopes before a handler runs.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::{Error, FnArg, ItemFn, LitStr, Path, ReturnType, spanned::Spanned};
 
@@ -94,11 +94,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
-            let err = Error::new(
-                proc_macro2::Span::call_site(),
-                "#[protected] goes on an async handler function",
-            )
-            .into_compile_error();
+            // Point at the item the attribute was put on, not at the attribute.
+            let err = Error::new_spanned(&item, "#[protected] goes on an async handler function").into_compile_error();
             return quote!(#err #item);
         }
     };
@@ -111,6 +108,48 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#err #func)
         }
     }
+}
+
+/// The most elements actix-web implements `FromRequest` for in a tuple (`(A,)` to
+/// `(A, ..., P)` in actix-web 4). Longer argument lists are extracted as nested tuples.
+const MAX_TUPLE: usize = 16;
+
+/// Builds the tuple type to extract and the pattern that takes it apart, nesting tuples of at
+/// most [`MAX_TUPLE`] elements so that any number of arguments can be extracted at once, in
+/// order, as actix extracts a handler's arguments.
+fn extraction_tuple(parts: Vec<(TokenStream, TokenStream)>, span: Span) -> (TokenStream, TokenStream) {
+    if parts.len() <= MAX_TUPLE {
+        let (tys, pats): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        let tuple = |items: Vec<TokenStream>| {
+            let mut group = Group::new(Delimiter::Parenthesis, quote_spanned!(span=> #(#items,)*));
+            group.set_span(span);
+            TokenTree::Group(group).into()
+        };
+        return (tuple(tys), tuple(pats));
+    }
+    let mut groups = Vec::new();
+    let mut parts = parts.into_iter().peekable();
+    while parts.peek().is_some() {
+        groups.push(extraction_tuple(parts.by_ref().take(MAX_TUPLE).collect(), span));
+    }
+    extraction_tuple(groups, span)
+}
+
+/// Gives every token of `tokens` the span `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
@@ -143,7 +182,6 @@ fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
     let vis = &func.vis;
     let ident = &sig.ident;
     let generics = &sig.generics;
-    let where_clause = &generics.where_clause;
     let output_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
@@ -153,13 +191,13 @@ fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
         ReturnType::Type(_, ty) => ty.span(),
     };
 
-    let mut outer_args = Vec::new();
+    let mut parts = Vec::new();
     let mut call_args = Vec::new();
     for (i, arg) in sig.inputs.iter().enumerate() {
         if let FnArg::Typed(pat_ty) = arg {
             let name = format_ident!("__imia_arg{}", i);
             let ty = &pat_ty.ty;
-            outer_args.push(quote_spanned!(ty.span()=> #name: #ty));
+            parts.push((quote!(#ty), quote!(#name)));
             call_args.push(name);
         }
     }
@@ -167,20 +205,63 @@ fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
     let block = &func.block;
     let inner = format_ident!("__imia_{}", ident);
     let req = format_ident!("__imia_req");
+    let payload = format_ident!("__imia_payload");
     let wrapped_output = quote_spanned! {output_span=>
         #private::Either<#output_ty, #private::HttpResponse>
+    };
+    let inner_where = &generics.where_clause;
+
+    // The scopes are checked first, from the request head alone; only then are the handler's
+    // own extractors built and run, all together as actix would, on the real request and
+    // payload (so app-level extractor configs apply). A refused request never reaches them,
+    // and its body is never read.
+    let (outer_inputs, extract, outer_where) = if parts.is_empty() {
+        (quote!(#req: #private::HttpRequest), quote!(), quote!(#inner_where))
+    } else {
+        // An argument that is no extractor is reported at the argument list.
+        let args_span = sig.paren_token.span.join();
+        let (tuple, pattern) = extraction_tuple(parts, args_span);
+        let extract_fn = respan(quote!(#private::extract), args_span);
+        let extract_call = quote_spanned!(args_span=> #extract_fn::<#tuple>(&#req, #payload).await);
+        // A generic handler's extractors are checked where it is instantiated, as actix checks
+        // a plain handler's: the bound goes in the where clause.
+        let outer_where = if generics.params.is_empty() {
+            quote!(#inner_where)
+        } else {
+            let mut clause = generics.where_clause.clone().unwrap_or_else(|| syn::WhereClause {
+                where_token: Default::default(),
+                predicates: Default::default(),
+            });
+            clause
+                .predicates
+                .push(syn::parse2(quote!(#tuple: #private::FromRequest))?);
+            quote!(#clause)
+        };
+        (
+            quote!(#req: #private::HttpRequest, #payload: #private::Payload),
+            quote! {
+                let #pattern = match #extract_call {
+                    ::core::result::Result::Ok(__imia_args) => __imia_args,
+                    ::core::result::Result::Err(__imia_res) => return #private::Either::Right(__imia_res),
+                };
+            },
+            outer_where,
+        )
     };
 
     Ok(quote! {
         #(#attrs)*
-        #vis async fn #ident #generics (#req: #private::HttpRequest, #(#outer_args),*) -> #wrapped_output #where_clause {
+        #vis async fn #ident #generics (#outer_inputs) -> #wrapped_output #outer_where {
             #[allow(clippy::too_many_arguments)]
-            async fn #inner #generics (#inner_inputs) -> #output_ty #where_clause #block
+            async fn #inner #generics (#inner_inputs) -> #output_ty #inner_where #block
 
-            match #private::require(&#req, &[#(#all),*], &[#(#any),*]) {
-                ::core::option::Option::None => #private::Either::Left(#inner(#(#call_args),*).await),
-                ::core::option::Option::Some(denied) => #private::Either::Right(denied),
+            if let ::core::option::Option::Some(__imia_denied) =
+                #private::require(&#req, &[#(#all),*], &[#(#any),*])
+            {
+                return #private::Either::Right(__imia_denied);
             }
+            #extract
+            #private::Either::Left(#inner(#(#call_args),*).await)
         }
     })
 }
@@ -201,6 +282,46 @@ mod tests {
         );
         for bad in ["", "  ", "a  b", "a b a", "a,b", "caf\u{e9}", "a\tb", "\"a\"", " a"] {
             assert!(validate_scopes(&lit(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn long_argument_lists_are_extracted_as_nested_tuples() {
+        let span = proc_macro2::Span::call_site();
+        let parts = |n: usize| -> Vec<(TokenStream, TokenStream)> {
+            (0..n)
+                .map(|i| {
+                    let ty = format_ident!("T{}", i);
+                    let pat = format_ident!("a{}", i);
+                    (quote!(#ty), quote!(#pat))
+                })
+                .collect()
+        };
+        let shape = |n| {
+            let (ty, pat) = extraction_tuple(parts(n), span);
+            (ty.to_string().replace(' ', ""), pat.to_string().replace(' ', ""))
+        };
+        assert_eq!(shape(1), ("(T0,)".to_owned(), "(a0,)".to_owned()));
+        let (ty, _) = shape(MAX_TUPLE);
+        assert_eq!(ty.matches(',').count(), MAX_TUPLE, "flat up to the limit: {ty}");
+        assert!(!ty[1..].contains('('), "{ty}");
+        // One more: a tuple of a full tuple and the rest, still in order.
+        let (ty, pat) = shape(MAX_TUPLE + 1);
+        assert!(ty.starts_with("((T0,T1,") && ty.ends_with(",T15,),(T16,),)"), "{ty}");
+        assert!(pat.ends_with(",a15,),(a16,),)"), "{pat}");
+        // No tuple anywhere has more elements than actix implements `FromRequest` for.
+        let (ty, _) = shape(MAX_TUPLE * MAX_TUPLE + 1);
+        let mut depth = Vec::new();
+        for c in ty.chars() {
+            match c {
+                '(' => depth.push(0),
+                ')' => assert!(depth.pop().unwrap() <= MAX_TUPLE, "{ty}"),
+                ',' => *depth.last_mut().unwrap() += 1,
+                _ => {}
+            }
+        }
+        for i in 0..=MAX_TUPLE * MAX_TUPLE {
+            assert!(ty.contains(&format!("T{i},")), "T{i} missing");
         }
     }
 }

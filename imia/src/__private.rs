@@ -9,7 +9,7 @@ use std::{
     sync::Arc,
 };
 
-pub use actix_web::{Either, HttpRequest, HttpResponse, ResponseError};
+pub use actix_web::{Either, FromRequest, HttpRequest, HttpResponse, ResponseError, web::Payload};
 
 /// What `#[protected]` calls before the handler's body: `None` to go on, or the answer.
 #[inline]
@@ -21,6 +21,17 @@ pub fn require(req: &HttpRequest, all: &[&str], any: &[&str]) -> Option<HttpResp
             Some(err.error_response())
         }
     }
+}
+
+/// What `#[protected]` calls once [`require`] let a request through: runs the handler's own
+/// extractors (a tuple of them) on the request and its payload, and answers an extraction
+/// failure exactly as actix would have (`HttpResponse::from_error`).
+#[inline]
+pub async fn extract<T: FromRequest>(req: &HttpRequest, payload: Payload) -> Result<T, HttpResponse> {
+    let mut payload = payload.into_inner();
+    T::from_request(req, &mut payload)
+        .await
+        .map_err(HttpResponse::from_error)
 }
 
 /// A field that can serve as the user id.

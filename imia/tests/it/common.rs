@@ -172,7 +172,16 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = Error>,
     B: MessageBody,
 {
-    let resp = atest::call_service(app, req.to_request()).await;
+    send_request(app, req.to_request()).await
+}
+
+/// [`send`] for a request built by hand (with a payload of its own, say).
+pub(crate) async fn send_request<S, B>(app: &S, req: actix_http::Request) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    let resp = atest::call_service(app, req).await;
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = atest::read_body(resp).await;

@@ -1,7 +1,23 @@
 //! `#[derive(UserLike)]` and `#[protected]` in a running app.
 
+use std::{
+    future::{Ready, ready},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
 use actix_session::{SessionMiddleware, storage::CookieSessionStore};
-use actix_web::{App, HttpResponse, Responder, cookie::Key, get, test as atest, web};
+use actix_web::{
+    App, FromRequest, HttpRequest, HttpResponse, Responder,
+    cookie::Key,
+    dev::Payload,
+    error::{InternalError, PayloadError},
+    get,
+    http::header::ContentType,
+    test as atest, web,
+};
 use imia::{
     Authentication, CurrentUser, Fallback, UserLike, UserToken,
     authenticator::{ApiKeyAuthenticator, SessionAuthenticator, TokenAuthenticator},
@@ -222,4 +238,157 @@ async fn protected_with_sessions() {
         .unwrap();
     let r = send(&app, get("/admin").cookie(cookie)).await;
     assert_eq!(r.body, "admin Root");
+}
+
+/// Counts the runs of the [`Audited`] extractor in one app.
+#[derive(Clone, Default)]
+struct ExtractorRuns(Arc<AtomicUsize>);
+
+impl ExtractorRuns {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// An extractor with a side effect (think of an audit log or a rate-limit counter): it counts
+/// its runs in the app's [`ExtractorRuns`].
+struct Audited;
+
+impl FromRequest for Audited {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(runs) = req.app_data::<ExtractorRuns>() {
+            runs.0.fetch_add(1, Ordering::SeqCst);
+        }
+        ready(Ok(Audited))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct NewInvoice {
+    amount: u32,
+}
+
+#[protected(scopes = "billing:write")]
+async fn create_invoice(_: Audited, invoice: web::Json<NewInvoice>) -> HttpResponse {
+    HttpResponse::Created().body(format!("invoice of {}", invoice.amount))
+}
+
+/// `POST /invoices` behind `auth`; the returned counter says how often `Audited` ran.
+fn invoice_app(auth: Authentication) -> (TestApp!(), ExtractorRuns) {
+    let runs = ExtractorRuns::default();
+    let app = App::new()
+        .wrap(auth)
+        .app_data(runs.clone())
+        .route("/invoices", web::post().to(create_invoice));
+    (app, runs)
+}
+
+/// A `POST /invoices` whose body is `body`, delivered by a stream that counts how often it is
+/// read.
+fn post_invoice(body: &'static str, headers: &[(&str, &str)]) -> (actix_http::Request, Arc<AtomicUsize>) {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let stream = futures_util::stream::once({
+        let reads = reads.clone();
+        async move {
+            reads.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, PayloadError>(web::Bytes::from_static(body.as_bytes()))
+        }
+    });
+    let mut req = atest::TestRequest::post()
+        .uri("/invoices")
+        .insert_header(ContentType::json())
+        .insert_header(("Content-Length", body.len()));
+    for header in headers {
+        req = req.insert_header(*header);
+    }
+    let payload: actix_http::BoxedPayloadStream = Box::pin(stream);
+    let (req, _) = req
+        .to_request()
+        .replace_payload(actix_http::Payload::Stream { payload });
+    (req, reads)
+}
+
+const MALFORMED: &str = r#"{"amount": "#;
+
+#[actix_web::test]
+async fn protected_refuses_anonymous_callers_before_any_extractor_runs() {
+    let (app, runs) = invoice_app(api_auth(Fallback::Nothing, Some("/login")));
+    let app = atest::init_service(app).await;
+
+    // An API client gets the 401 of the middleware, not serde's complaint about the body.
+    let (req, reads) = post_invoice(MALFORMED, &[("Accept", "application/json")]);
+    let r = send_request(&app, req).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.all("www-authenticate"), ["Bearer"]);
+    assert!(r.body.is_empty(), "{:?}", r.body);
+
+    // A browser is sent to the login page.
+    let (req, browser_reads) = post_invoice(MALFORMED, &[("Accept", "text/html")]);
+    let r = send_request(&app, req).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login?next=%2Finvoices"));
+
+    assert_eq!(runs.count(), 0, "the handler's extractors never ran");
+    assert_eq!(reads.load(Ordering::SeqCst), 0, "the body was never read");
+    assert_eq!(browser_reads.load(Ordering::SeqCst), 0, "the body was never read");
+}
+
+#[actix_web::test]
+async fn protected_forbids_a_user_without_the_scope_before_reading_the_body() {
+    let (app, runs) = invoice_app(api_auth(Fallback::Nothing, None));
+    let app = atest::init_service(app).await;
+    for token in ["t-user", "t-root"] {
+        let (req, reads) = post_invoice(MALFORMED, &[("Authorization", &format!("Bearer {token}"))]);
+        let r = send_request(&app, req).await;
+        assert_eq!(r.status, 403, "{token}");
+        assert!(r.body.is_empty(), "{token}: {:?}", r.body);
+        assert_eq!(reads.load(Ordering::SeqCst), 0, "{token}: the body was never read");
+    }
+    assert_eq!(runs.count(), 0, "the handler's extractors never ran");
+}
+
+#[actix_web::test]
+async fn protected_runs_the_extractors_for_allowed_callers() {
+    let (app, runs) = invoice_app(api_auth(Fallback::Nothing, None));
+    let app = atest::init_service(app).await;
+    let bill = [("Authorization", "Bearer t-bill")];
+
+    // A malformed body: the 400 actix's `Json` extractor answers, as without the attribute.
+    let (req, reads) = post_invoice(MALFORMED, &bill);
+    let r = send_request(&app, req).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        String::from_utf8_lossy(&r.body).starts_with("Json deserialize error"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
+    assert_eq!(runs.count(), 1);
+
+    let (req, _) = post_invoice(r#"{"amount": 5}"#, &bill);
+    let r = send_request(&app, req).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body, "invoice of 5");
+    assert_eq!(runs.count(), 2);
+}
+
+#[actix_web::test]
+async fn protected_keeps_the_apps_extractor_configs() {
+    let app = App::new()
+        .wrap(api_auth(Fallback::Nothing, None))
+        .app_data(web::JsonConfig::default().error_handler(|err, _| {
+            InternalError::from_response(err, HttpResponse::UnprocessableEntity().body("bad invoice")).into()
+        }))
+        .route("/invoices", web::post().to(create_invoice));
+    let app = atest::init_service(app).await;
+    let (req, _) = post_invoice(MALFORMED, &[("Authorization", "Bearer t-bill")]);
+    let r = send_request(&app, req).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body, "bad invoice");
+    // Refused callers still get the refusal, not the app's JSON error.
+    let (req, _) = post_invoice(MALFORMED, &[]);
+    assert_eq!(send_request(&app, req).await.status, 401);
 }
