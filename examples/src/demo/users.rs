@@ -251,7 +251,6 @@ pub async fn connect(
             }
             let provider = DieselProvider::<$conn, DemoUser>::for_table(pool.clone(), users::table)
                 .case_insensitive_usernames(true)
-                .hashed_tokens(true)
                 .password_column("users", "password_hash")
                 .security_stamp_column("users", "security_stamp")
                 .build()?;
