@@ -1,20 +1,13 @@
 //! Argon2id password hashing (RustCrypto `argon2`).
 
-use std::{
-    fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
+use std::{fmt, sync::Arc};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
     password_hash::{Output, SaltString},
 };
-use tokio::sync::Semaphore;
 
-use super::{PasswordError, PasswordVerifier};
+use super::{PasswordError, PasswordVerifier, bound::HashingBound};
 
 /// OWASP's recommended argon2id memory cost: 19 MiB (19456 KiB).
 pub const OWASP_MEMORY_KIB: u32 = 19_456;
@@ -76,6 +69,9 @@ impl Default for ParamCeiling {
 /// - An optional pepper (argon2's secret input), kept out of the database.
 /// - Work runs on tokio's blocking threads, at most `max_concurrent` at once (default: the
 ///   number of CPUs); up to `max_queue` more wait, further attempts get [`PasswordError::Busy`].
+///   The bound also holds for work whose request was cancelled (a client that resets its
+///   connection makes actix drop the request): a hash that has started keeps its slot until it
+///   finishes, and an attempt dropped while waiting leaves the queue's capacity intact.
 /// - Passwords are taken as they are: no trimming, no case folding, no truncation; longer than
 ///   `max_password_len` bytes is refused before hashing.
 /// - A malformed stored hash verifies as `false` (logged), never panics, never succeeds; a
@@ -112,9 +108,7 @@ struct Inner {
     pepper: Option<Vec<u8>>,
     max_password_len: usize,
     ceiling: ParamCeiling,
-    permits: Semaphore,
-    waiting: AtomicUsize,
-    max_queue: usize,
+    bound: HashingBound,
     dummy: String,
 }
 
@@ -127,7 +121,7 @@ impl fmt::Debug for Argon2Hasher {
             .field("parallelism", &i.params.p_cost())
             .field("pepper", &i.pepper.as_ref().map(|_| "<redacted>"))
             .field("max_password_len", &i.max_password_len)
-            .field("max_queue", &i.max_queue)
+            .field("max_queue", &i.bound.max_queue())
             .finish_non_exhaustive()
     }
 }
@@ -252,31 +246,15 @@ impl Argon2Hasher {
         }
     }
 
-    /// Runs `work` on a blocking thread once a permit is free, or fails fast when the queue is
-    /// full.
+    /// Runs `work` on a blocking thread within the concurrency bound (see [`HashingBound`]):
+    /// once a slot is free, or fails fast when the queue is full.
     async fn run<T, F>(&self, work: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
     {
-        let inner = &self.inner;
-        let queued = inner.waiting.fetch_add(1, Ordering::SeqCst);
-        let permit = if queued >= inner.max_queue + inner.permits.available_permits() {
-            None
-        } else {
-            inner.permits.acquire().await.ok()
-        };
-        inner.waiting.fetch_sub(1, Ordering::SeqCst);
-        let Some(permit) = permit else {
-            tracing::warn!("password hashing queue is full; refusing the attempt");
-            return Err(PasswordError::Busy);
-        };
         let shared = Arc::clone(&self.inner);
-        let result = tokio::task::spawn_blocking(move || work(&shared))
-            .await
-            .map_err(|e| PasswordError::Failed(Box::new(e)))?;
-        drop(permit);
-        result
+        self.inner.bound.run(move || work(&shared)).await
     }
 }
 
@@ -444,9 +422,7 @@ impl Argon2HasherBuilder {
                 pepper: self.pepper,
                 max_password_len: self.max_password_len,
                 ceiling: c,
-                permits: Semaphore::new(self.max_concurrent),
-                waiting: AtomicUsize::new(0),
-                max_queue: self.max_queue,
+                bound: HashingBound::new(self.max_concurrent, self.max_queue),
             }),
         })
     }
