@@ -75,6 +75,8 @@ impl Default for ParamCeiling {
 ///   The bound also holds for work whose request was cancelled (a client that resets its
 ///   connection makes actix drop the request): a hash that has started keeps its slot until it
 ///   finishes, and an attempt dropped while waiting leaves the queue's capacity intact.
+///   argon2's working memory (`m_cost` KiB) is kept per slot and reused, so hashing holds at
+///   most `max_concurrent` × `m_cost` KiB, whichever threads run it.
 /// - Passwords are taken as they are: no trimming, no case folding, no truncation; longer than
 ///   `max_password_len` bytes is refused before hashing.
 /// - A malformed stored hash verifies as `false` (logged), never panics, never succeeds; a
@@ -444,7 +446,8 @@ impl Argon2HasherBuilder {
         self
     }
 
-    /// How many hashes run at once. Default: the number of CPUs.
+    /// How many hashes run at once, each with its own working memory (`memory_kib`), which is
+    /// kept for the next hash. Default: the number of CPUs.
     pub fn max_concurrent(mut self, n: usize) -> Self {
         self.max_concurrent = n.max(1);
         self
