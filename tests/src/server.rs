@@ -321,6 +321,12 @@ impl ExampleServer {
         &self.name
     }
 
+    /// The operating system's id of the example's process, e.g. to read its
+    /// `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The address the example listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -5,11 +5,16 @@
 //!
 //! The limits under test, with their defaults (see SECURITY.md, "Limits"): actix's request head
 //! (128 KiB, 96 headers, 431 beyond), imia's credential cap (8 KiB), the password cap (1024
-//! bytes), the argon2 parameter ceiling (256 MiB, 16 passes, 8 lanes), the remember-me cookie
-//! cap (128 bytes) and actix's form limit (16 KiB). And a `#[protected]` handler answers a
-//! refused caller before its body is sent, however large the body announced.
+//! bytes), the argon2 parameter ceiling (256 MiB, 16 passes, 8 lanes), the argon2 concurrency
+//! bound (one hash per CPU, 64 waiting), also against clients that reset their connections,
+//! the remember-me cookie cap (128 bytes) and actix's form limit (16 KiB). And a `#[protected]`
+//! handler answers a refused caller before its body is sent, however large the body announced.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, Barrier},
+    thread,
+    time::{Duration, Instant},
+};
 
 use actix_session::{SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{App, HttpRequest, HttpResponse, ResponseError as _, cookie::Key, web};
@@ -19,13 +24,14 @@ use imia::{
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
     error::ProviderError,
     login::LoginManager,
-    password::{Argon2Hasher, DEFAULT_MAX_PASSWORD_LEN},
+    password::{Argon2Hasher, DEFAULT_MAX_PASSWORD_LEN, DEFAULT_MAX_QUEUE, OWASP_MEMORY_KIB},
     remember::{InMemoryRememberStore, MAX_COOKIE_LEN, RememberMe, RememberStore, RememberToken},
 };
 use imia_tests::{
     attack::{CountingHasher, CountingProvider, Victim, served, served_by},
     http::{self, Request, Response},
     live::LiveServer,
+    session_attack::{PASSWORD, Store, start_demo, temp_sqlite},
 };
 use serde::Deserialize;
 
@@ -796,4 +802,152 @@ mod protected_bodies {
         assert_eq!(resp.text(), format!("{ANNOUNCED} bytes"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
+
+/// What one verification allocates with the demo's hasher (`Argon2Hasher::default()`, OWASP
+/// parameters): 19 MiB.
+const DEMO_HASH_MIB: u64 = OWASP_MEMORY_KIB as u64 / 1024;
+
+/// Resident memory allowed on top of the hashes the bound lets run at once, for what a burst
+/// of connections costs anyway: blocking threads' stacks, connection buffers, allocator slack.
+const ALLOCATOR_SLACK_MIB: u64 = 64;
+
+/// A `VmXxx:` line of `/proc/<pid>/status`, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// `GET /api/me` with HTTP Basic credentials.
+fn api_me_as(username: &str, password: &str) -> Request {
+    Request::get("/api/me").header(
+        "Authorization",
+        format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))),
+    )
+}
+
+/// What actix answers to `Expect: 100-continue` as it hands the request to the app.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Sends `raw` (a request with `Expect: 100-continue`) on a fresh connection, waits for
+/// `100 Continue` (the request is in the app, not in a socket buffer), then for the answer at
+/// most `patience` (not at all for zero), and resets the connection (SO_LINGER 0, then close:
+/// an RST, not a FIN).
+///
+/// Without the wait, a reset that is already there when actix first reads the request makes
+/// actix treat the connection as half-closed and answer the request in full: nothing would be
+/// cancelled.
+fn send_and_reset(addr: std::net::SocketAddr, raw: &[u8], patience: Duration) -> std::io::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(raw)?;
+    let mut head = [0; CONTINUE.len()];
+    stream.read_exact(&mut head)?;
+    assert_eq!(String::from_utf8_lossy(&head), String::from_utf8_lossy(CONTINUE));
+    if !patience.is_zero() {
+        stream.set_read_timeout(Some(patience))?;
+        // Whether the answer came or not, the client goes away rudely.
+        let _ = stream.read(&mut [0; 64]);
+    }
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+    drop(stream);
+    Ok(())
+}
+
+/// Clients that send a wrong Basic password for a real user and reset the connection while
+/// the lookup or the hash is queued or running make actix drop the request. The argon2 bound
+/// must still hold for the work they leave behind: the demo's resident memory grows by at most
+/// what the bound's hashes take (one per CPU, 19 MiB each) plus slack, and the queue keeps its
+/// full capacity, so as many correct logins at once as it holds all get in (none 503).
+#[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc/<pid>/status")]
+fn the_argon2_bound_holds_when_clients_reset_their_connections() {
+    const CLIENTS: usize = 4;
+    const RESETS: usize = 25;
+    // The demo's queue: `Argon2Hasher::default()` holds this many.
+    const LOGINS: usize = DEFAULT_MAX_QUEUE;
+    /// How long each client waits for an answer before resetting, in turn.
+    const PATIENCE_MS: [u64; 5] = [0, 1, 3, 10, 30];
+    // The demo hashes with `Argon2Hasher::default()`: one hash at a time per CPU.
+    let bound = std::thread::available_parallelism().map_or(2, usize::from) as u64;
+    let demo = start_demo(&Store::Sqlite(temp_sqlite("adv_argon2_reset")));
+    let pid = demo.pid();
+
+    // One answered wrong password first: the hasher's threads and allocator are warm.
+    let resp = demo.send(&api_me_as("user@example.com", "wrong")).expect("an answer");
+    assert_eq!(resp.status, 401, "{resp:?}");
+    let before_kib = proc_status_kib(pid, "VmHWM");
+
+    // A body is announced and never sent: the client asks, is told to go on, and goes away.
+    let raw = api_me_as("user@example.com", "wrong")
+        .header("Expect", "100-continue")
+        .header("Content-Length", "1");
+    let raw = Arc::new(raw.to_bytes(&demo.addr().to_string()));
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let resetters: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (raw, barrier, addr) = (Arc::clone(&raw), Arc::clone(&barrier), demo.addr());
+            thread::spawn(move || {
+                barrier.wait();
+                for i in 0..RESETS {
+                    // Reset at once (the user lookup or the queue), or later (the queue
+                    // or the hash).
+                    let patience = PATIENCE_MS[(client + i) % PATIENCE_MS.len()];
+                    send_and_reset(addr, &raw, Duration::from_millis(patience)).expect("connects and sends");
+                }
+            })
+        })
+        .collect();
+    for handle in resetters {
+        handle.join().expect("a resetting client");
+    }
+
+    // A correct login waits behind whatever the resets left queued; once it is in, nothing of
+    // theirs waits any more.
+    let resp = demo.send(&api_me_as("user@example.com", PASSWORD)).expect("an answer");
+    assert_eq!(resp.status, 200, "a correct login after the resets: {resp:?}");
+
+    // The queue has its full capacity back: as many correct logins at once as it holds all get
+    // in (none 503), even if the work the resets left behind still holds every slot.
+    let barrier = Arc::new(Barrier::new(LOGINS));
+    let logins: Vec<_> = (0..LOGINS)
+        .map(|_| {
+            let (barrier, addr) = (Arc::clone(&barrier), demo.addr());
+            thread::spawn(move || {
+                barrier.wait();
+                http::send_with_timeout(addr, &api_me_as("user@example.com", PASSWORD), Duration::from_secs(120))
+                    .map(|r| r.status)
+            })
+        })
+        .collect();
+    let statuses: Vec<_> = logins
+        .into_iter()
+        .map(|h| h.join().expect("a login thread").expect("a login answers"))
+        .collect();
+
+    let peak_kib = proc_status_kib(pid, "VmHWM");
+    let grown_mib = peak_kib.saturating_sub(before_kib) / 1024;
+    let allowed_mib = bound * DEMO_HASH_MIB + ALLOCATOR_SLACK_MIB;
+    println!(
+        "{CLIENTS}x{RESETS} resets: peak resident memory {} -> {} MiB (+{grown_mib} MiB, about {} hashes \
+         of {DEMO_HASH_MIB} MiB; allowed +{allowed_mib}); now {} MiB; {} of {LOGINS} correct logins refused",
+        before_kib / 1024,
+        peak_kib / 1024,
+        grown_mib / DEMO_HASH_MIB,
+        proc_status_kib(pid, "VmRSS") / 1024,
+        statuses.iter().filter(|&&s| s == 503).count(),
+    );
+    assert!(
+        grown_mib <= allowed_mib,
+        "resets drove more than {bound} hashes at once: +{grown_mib} MiB"
+    );
+    assert_eq!(
+        statuses,
+        vec![200; LOGINS],
+        "every correct login gets in after the resets"
+    );
 }

@@ -2,19 +2,15 @@
 
 use std::{
     fmt,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-    password_hash::{Output, SaltString},
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{Output, ParamsString, SaltString},
 };
-use tokio::sync::Semaphore;
 
-use super::{PasswordError, PasswordVerifier};
+use super::{PasswordError, PasswordVerifier, bound::HashingBound};
 
 /// OWASP's recommended argon2id memory cost: 19 MiB (19456 KiB).
 pub const OWASP_MEMORY_KIB: u32 = 19_456;
@@ -76,6 +72,11 @@ impl Default for ParamCeiling {
 /// - An optional pepper (argon2's secret input), kept out of the database.
 /// - Work runs on tokio's blocking threads, at most `max_concurrent` at once (default: the
 ///   number of CPUs); up to `max_queue` more wait, further attempts get [`PasswordError::Busy`].
+///   The bound also holds for work whose request was cancelled (a client that resets its
+///   connection makes actix drop the request): a hash that has started keeps its slot until it
+///   finishes, and an attempt dropped while waiting leaves the queue's capacity intact.
+///   argon2's working memory (`m_cost` KiB) is kept per slot and reused, so hashing holds at
+///   most `max_concurrent` × `m_cost` KiB, whichever threads run it.
 /// - Passwords are taken as they are: no trimming, no case folding, no truncation; longer than
 ///   `max_password_len` bytes is refused before hashing.
 /// - A malformed stored hash verifies as `false` (logged), never panics, never succeeds; a
@@ -112,9 +113,13 @@ struct Inner {
     pepper: Option<Vec<u8>>,
     max_password_len: usize,
     ceiling: ParamCeiling,
-    permits: Semaphore,
-    waiting: AtomicUsize,
-    max_queue: usize,
+    bound: HashingBound,
+    /// argon2's working memory (`m_cost` KiB), kept for the next hash: at most one buffer per
+    /// slot of the bound. Allocating it afresh for every hash lets the allocator keep each
+    /// blocking thread's freed copy, so resident memory grew with the number of threads that
+    /// had ever hashed rather than with the bound.
+    memory: Mutex<Vec<Vec<Block>>>,
+    max_concurrent: usize,
     dummy: String,
 }
 
@@ -127,7 +132,7 @@ impl fmt::Debug for Argon2Hasher {
             .field("parallelism", &i.params.p_cost())
             .field("pepper", &i.pepper.as_ref().map(|_| "<redacted>"))
             .field("max_password_len", &i.max_password_len)
-            .field("max_queue", &i.max_queue)
+            .field("max_queue", &i.bound.max_queue())
             .finish_non_exhaustive()
     }
 }
@@ -212,11 +217,7 @@ impl Argon2Hasher {
         let password = password.to_owned();
         self.run(move |inner| {
             let salt = SaltString::encode_b64(&salt).map_err(boxed)?;
-            let hash = inner
-                .argon2(inner.params.clone())?
-                .hash_password(password.as_bytes(), &salt)
-                .map_err(boxed)?;
-            Ok(hash.to_string())
+            inner.hash_blocking(&password, &salt)
         })
         .await
     }
@@ -252,31 +253,15 @@ impl Argon2Hasher {
         }
     }
 
-    /// Runs `work` on a blocking thread once a permit is free, or fails fast when the queue is
-    /// full.
+    /// Runs `work` on a blocking thread within the concurrency bound (see [`HashingBound`]):
+    /// once a slot is free, or fails fast when the queue is full.
     async fn run<T, F>(&self, work: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, PasswordError> + Send + 'static,
     {
-        let inner = &self.inner;
-        let queued = inner.waiting.fetch_add(1, Ordering::SeqCst);
-        let permit = if queued >= inner.max_queue + inner.permits.available_permits() {
-            None
-        } else {
-            inner.permits.acquire().await.ok()
-        };
-        inner.waiting.fetch_sub(1, Ordering::SeqCst);
-        let Some(permit) = permit else {
-            tracing::warn!("password hashing queue is full; refusing the attempt");
-            return Err(PasswordError::Busy);
-        };
         let shared = Arc::clone(&self.inner);
-        let result = tokio::task::spawn_blocking(move || work(&shared))
-            .await
-            .map_err(|e| PasswordError::Failed(Box::new(e)))?;
-        drop(permit);
-        result
+        self.inner.bound.run(move || work(&shared)).await
     }
 }
 
@@ -306,17 +291,75 @@ impl Inner {
         }
     }
 
-    /// Verifies in the calling (blocking) thread. `Ok(false)` for anything that is not a match.
+    /// Runs `f` with argon2 working memory for `params`: a kept buffer when the current
+    /// parameters need no more, else a fresh one (a stored hash costlier than the current
+    /// parameters, within the ceiling), which is not kept.
+    fn with_memory<R>(&self, params: &Params, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let (needed, kept) = (params.block_count(), self.params.block_count());
+        if needed > kept {
+            return f(&mut vec![Block::default(); needed]);
+        }
+        let pooled = self.memory.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut memory = pooled.unwrap_or_else(|| vec![Block::default(); kept]);
+        let result = f(&mut memory[..needed]);
+        let mut pool = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < self.max_concurrent {
+            pool.push(memory);
+        }
+        result
+    }
+
+    /// Hashes in the calling (blocking) thread: what `argon2`'s `hash_password` does, with
+    /// kept memory.
+    fn hash_blocking(&self, password: &str, salt: &SaltString) -> Result<String, PasswordError> {
+        let argon2 = self.argon2(self.params.clone())?;
+        let salt = salt.as_salt();
+        let mut salt_buf = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(boxed)?;
+        let output_len = self.params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let output = self
+            .with_memory(&self.params, |memory| {
+                Output::init_with(output_len, |out| {
+                    Ok(argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, memory)?)
+                })
+            })
+            .map_err(boxed)?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(boxed)?,
+            salt: Some(salt),
+            hash: Some(output),
+        };
+        Ok(hash.to_string())
+    }
+
+    /// Verifies in the calling (blocking) thread: what `argon2`'s `verify_password` does (the
+    /// stored hash's algorithm, version, parameters and output length; a constant-time
+    /// comparison), with kept memory. `Ok(false)` for anything that is not a match.
     fn verify_blocking(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
         let Some(stored) = parse_stored(hash, &self.ceiling) else {
             return Ok(false);
         };
-        let argon2 = match &self.pepper {
-            Some(pepper) => Argon2::new_with_secret(pepper, stored.algorithm, stored.version, stored.params)
-                .map_err(|e| boxed(Message(e.to_string())))?,
-            None => Argon2::new(stored.algorithm, stored.version, stored.params),
+        let (Some(salt), Some(expected)) = (stored.parsed.salt, stored.parsed.hash) else {
+            return Ok(false);
         };
-        Ok(argon2.verify_password(password.as_bytes(), &stored.parsed).is_ok())
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+            return Ok(false);
+        };
+        let argon2 = match &self.pepper {
+            Some(pepper) => Argon2::new_with_secret(pepper, stored.algorithm, stored.version, stored.params.clone())
+                .map_err(|e| boxed(Message(e.to_string())))?,
+            None => Argon2::new(stored.algorithm, stored.version, stored.params.clone()),
+        };
+        let computed = self.with_memory(&stored.params, |memory| {
+            Output::init_with(expected.len(), |out| {
+                Ok(argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, memory)?)
+            })
+        });
+        // `Output`'s equality is constant-time.
+        Ok(computed.is_ok_and(|computed| computed == expected))
     }
 }
 
@@ -403,7 +446,8 @@ impl Argon2HasherBuilder {
         self
     }
 
-    /// How many hashes run at once. Default: the number of CPUs.
+    /// How many hashes run at once, each with its own working memory (`memory_kib`), which is
+    /// kept for the next hash. Default: the number of CPUs.
     pub fn max_concurrent(mut self, n: usize) -> Self {
         self.max_concurrent = n.max(1);
         self
@@ -444,9 +488,9 @@ impl Argon2HasherBuilder {
                 pepper: self.pepper,
                 max_password_len: self.max_password_len,
                 ceiling: c,
-                permits: Semaphore::new(self.max_concurrent),
-                waiting: AtomicUsize::new(0),
-                max_queue: self.max_queue,
+                bound: HashingBound::new(self.max_concurrent, self.max_queue),
+                memory: Mutex::new(Vec::new()),
+                max_concurrent: self.max_concurrent,
             }),
         })
     }
@@ -606,6 +650,100 @@ mod tests {
             assert_eq!(ok + busy, 12, "every attempt either succeeds or is refused as busy");
             assert!(ok >= 3, "the running one and the queued ones succeed: {ok}");
             assert!(busy >= 1, "beyond the queue, attempts are refused: {busy}");
+        });
+    }
+
+    /// Hashing and verifying with kept memory give what `argon2`'s own `hash_password` and
+    /// `verify_password` give, for every stored shape that may be verified.
+    #[test]
+    fn kept_memory_matches_the_argon2_crate() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        block(async {
+            let h = Argon2Hasher::builder().params(64, 2, 1).build().unwrap();
+            let ours = h.hash("pw").await.unwrap();
+            let stock = Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(64, 2, 1, None).unwrap(),
+            );
+            let parsed = PasswordHash::new(&ours).unwrap();
+            assert!(stock.verify_password(b"pw", &parsed).is_ok(), "{ours}");
+            assert!(stock.verify_password(b"pW", &parsed).is_err());
+            let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+            for (algorithm, version, m, t, p, len) in [
+                (Algorithm::Argon2id, Version::V0x13, 64, 2, 1, 32),
+                (Algorithm::Argon2id, Version::V0x13, 256, 1, 2, 64), // more memory than kept
+                (Algorithm::Argon2id, Version::V0x13, 32, 3, 1, 16),
+                (Algorithm::Argon2i, Version::V0x13, 64, 2, 1, 32),
+                (Algorithm::Argon2d, Version::V0x10, 64, 2, 1, 32),
+            ] {
+                let params = Params::new(m, t, p, Some(len)).unwrap();
+                let stored = Argon2::new(algorithm, version, params)
+                    .hash_password(b"pw", &salt)
+                    .unwrap()
+                    .to_string();
+                assert!(h.verify("pw", &stored).await.unwrap(), "{stored}");
+                assert!(!h.verify("pw ", &stored).await.unwrap(), "{stored}");
+            }
+            let peppered = Argon2Hasher::builder()
+                .params(64, 2, 1)
+                .pepper(b"pep".to_vec())
+                .build()
+                .unwrap();
+            let ours = peppered.hash("pw").await.unwrap();
+            let stock = Argon2::new_with_secret(
+                b"pep",
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(64, 2, 1, None).unwrap(),
+            )
+            .unwrap();
+            assert!(stock.verify_password(b"pw", &PasswordHash::new(&ours).unwrap()).is_ok());
+        });
+    }
+
+    /// argon2's working memory is allocated once per slot and reused, so that memory follows
+    /// the bound rather than the number of threads that ever hashed.
+    #[test]
+    fn working_memory_is_kept_per_slot() {
+        block(async {
+            let h = Argon2Hasher::builder()
+                .params(64, 1, 1)
+                .max_concurrent(2)
+                .build()
+                .unwrap();
+            let pool = || {
+                h.inner
+                    .memory
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_ptr())
+                    .collect::<Vec<_>>()
+            };
+            let hash = h.hash("pw").await.unwrap();
+            let first = pool();
+            assert_eq!(first.len(), 1);
+            assert!(h.verify("pw", &hash).await.unwrap());
+            assert_eq!(pool(), first, "the same buffer again");
+            let all = (0..8).map(|_| h.verify("pw", &hash));
+            assert!(
+                futures_util::future::join_all(all)
+                    .await
+                    .into_iter()
+                    .all(|r| r.unwrap())
+            );
+            assert!(pool().len() <= 2, "one buffer per slot at most: {}", pool().len());
+            let costlier = Argon2Hasher::builder()
+                .params(256, 1, 1)
+                .build()
+                .unwrap()
+                .hash("pw")
+                .await
+                .unwrap();
+            let before = pool();
+            assert!(h.verify("pw", &costlier).await.unwrap());
+            assert_eq!(pool(), before, "a costlier stored hash's memory is not kept");
         });
     }
 

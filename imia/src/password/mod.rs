@@ -7,6 +7,7 @@
 use std::{fmt, future::Future};
 
 pub(crate) mod argon2;
+mod bound;
 
 pub use self::argon2::{
     Argon2Hasher, Argon2HasherBuilder, DEFAULT_MAX_PASSWORD_LEN, DEFAULT_MAX_QUEUE, OWASP_ITERATIONS, OWASP_MEMORY_KIB,
