@@ -703,106 +703,6 @@ fn a_request_head_that_never_ends_is_cut_off() {
     println!("cut off after {took:?}: {:?}", answer.lines().next());
 }
 
-/// `#[protected]` refuses from the request head alone: a refused caller's body is never waited
-/// for nor read, so announcing a large one costs the server nothing.
-mod protected_bodies {
-    use std::{
-        io::Write as _,
-        net::TcpStream,
-        sync::atomic::{AtomicUsize, Ordering},
-    };
-
-    use actix_web::{App, web};
-    use imia::{Authentication, UserLike, authenticator::TokenAuthenticator, protected, provider::InMemoryProvider};
-    use imia_tests::{
-        http::{self, Response},
-        live::LiveServer,
-    };
-
-    #[derive(Clone, UserLike)]
-    struct Uploader {
-        id: u32,
-        api_token: Option<String>,
-        scopes: Vec<String>,
-    }
-
-    /// Reads the whole body (up to the app's `PayloadConfig`) before it runs.
-    #[protected(scopes = "upload")]
-    async fn upload(body: web::Bytes, calls: web::Data<AtomicUsize>) -> String {
-        calls.fetch_add(1, Ordering::SeqCst);
-        format!("{} bytes", body.len())
-    }
-
-    /// The body announced by every request: 1 MiB.
-    const ANNOUNCED: usize = 1 << 20;
-
-    /// Sends the head of `POST /upload` announcing [`ANNOUNCED`] bytes and the first few of
-    /// them, then `rest` of the body (if any), and reads the answer.
-    fn post(server: &LiveServer, auth: Option<&str>, rest: Option<&[u8]>) -> std::io::Result<Response> {
-        let mut stream = TcpStream::connect(server.addr())?;
-        stream.set_read_timeout(Some(http::DEFAULT_TIMEOUT))?;
-        stream.set_write_timeout(Some(http::DEFAULT_TIMEOUT))?;
-        let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-        let head = format!(
-            "POST /upload HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\
-             Content-Type: application/octet-stream\r\nContent-Length: {ANNOUNCED}\r\n{auth}\r\n"
-        );
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(b"only the start")?;
-        if let Some(rest) = rest {
-            stream.write_all(rest)?;
-        }
-        http::read_response(&stream, false)
-    }
-
-    #[test]
-    fn refused_callers_are_answered_without_sending_their_body() {
-        let calls = web::Data::new(AtomicUsize::new(0));
-        let users = InMemoryProvider::new([
-            Uploader {
-                id: 1,
-                api_token: Some("tok-reader".into()),
-                scopes: vec!["read".into()],
-            },
-            Uploader {
-                id: 2,
-                api_token: Some("tok-uploader".into()),
-                scopes: vec!["upload".into()],
-            },
-        ]);
-        let server = LiveServer::start({
-            let calls = calls.clone();
-            move || {
-                App::new()
-                    .app_data(calls.clone())
-                    .app_data(web::PayloadConfig::new(2 * ANNOUNCED))
-                    .route("/upload", web::post().to(upload))
-                    .wrap(Authentication::new(TokenAuthenticator::bearer(users.clone())))
-            }
-        })
-        .expect("the app starts");
-
-        // The answer arrives while all but a few bytes of the body are still unsent: the
-        // handler's body extractor never waited for them.
-        for (who, auth, status) in [
-            ("anonymous", None, 401),
-            ("without the scope", Some("Bearer tok-reader"), 403),
-        ] {
-            let resp =
-                post(&server, auth, None).unwrap_or_else(|e| panic!("{who}: no answer before the body was sent: {e}"));
-            assert_eq!(resp.status, status, "{who}: {resp:?}");
-            assert!(resp.body.is_empty(), "{who}: {resp:?}");
-        }
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
-
-        // An allowed caller's handler does read the body: it answers once all of it is sent.
-        let rest = vec![b'x'; ANNOUNCED - "only the start".len()];
-        let resp = post(&server, Some("Bearer tok-uploader"), Some(&rest)).expect("an answer");
-        assert_eq!(resp.status, 200, "{resp:?}");
-        assert_eq!(resp.text(), format!("{ANNOUNCED} bytes"));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
 /// What one verification allocates with the demo's hasher (`Argon2Hasher::default()`, OWASP
 /// parameters): 19 MiB.
 const DEMO_HASH_MIB: u64 = OWASP_MEMORY_KIB as u64 / 1024;
@@ -950,4 +850,105 @@ fn the_argon2_bound_holds_when_clients_reset_their_connections() {
         vec![200; LOGINS],
         "every correct login gets in after the resets"
     );
+}
+
+/// `#[protected]` refuses from the request head alone: a refused caller's body is never waited
+/// for nor read, so announcing a large one costs the server nothing.
+mod protected_bodies {
+    use std::{
+        io::Write as _,
+        net::TcpStream,
+        sync::atomic::{AtomicUsize, Ordering},
+    };
+
+    use actix_web::{App, web};
+    use imia::{Authentication, UserLike, authenticator::TokenAuthenticator, protected, provider::InMemoryProvider};
+    use imia_tests::{
+        http::{self, Response},
+        live::LiveServer,
+    };
+
+    #[derive(Clone, UserLike)]
+    struct Uploader {
+        id: u32,
+        api_token: Option<String>,
+        scopes: Vec<String>,
+    }
+
+    /// Reads the whole body (up to the app's `PayloadConfig`) before it runs.
+    #[protected(scopes = "upload")]
+    async fn upload(body: web::Bytes, calls: web::Data<AtomicUsize>) -> String {
+        calls.fetch_add(1, Ordering::SeqCst);
+        format!("{} bytes", body.len())
+    }
+
+    /// The body announced by every request: 1 MiB.
+    const ANNOUNCED: usize = 1 << 20;
+
+    /// Sends the head of `POST /upload` announcing [`ANNOUNCED`] bytes and the first few of
+    /// them, then `rest` of the body (if any), and reads the answer.
+    fn post(server: &LiveServer, auth: Option<&str>, rest: Option<&[u8]>) -> std::io::Result<Response> {
+        let mut stream = TcpStream::connect(server.addr())?;
+        stream.set_read_timeout(Some(http::DEFAULT_TIMEOUT))?;
+        stream.set_write_timeout(Some(http::DEFAULT_TIMEOUT))?;
+        let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {ANNOUNCED}\r\n{auth}\r\n"
+        );
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(b"only the start")?;
+        if let Some(rest) = rest {
+            stream.write_all(rest)?;
+        }
+        http::read_response(&stream, false)
+    }
+
+    #[test]
+    fn refused_callers_are_answered_without_sending_their_body() {
+        let calls = web::Data::new(AtomicUsize::new(0));
+        let users = InMemoryProvider::new([
+            Uploader {
+                id: 1,
+                api_token: Some("tok-reader".into()),
+                scopes: vec!["read".into()],
+            },
+            Uploader {
+                id: 2,
+                api_token: Some("tok-uploader".into()),
+                scopes: vec!["upload".into()],
+            },
+        ]);
+        let server = LiveServer::start({
+            let calls = calls.clone();
+            move || {
+                App::new()
+                    .app_data(calls.clone())
+                    .app_data(web::PayloadConfig::new(2 * ANNOUNCED))
+                    .route("/upload", web::post().to(upload))
+                    .wrap(Authentication::new(TokenAuthenticator::bearer(users.clone())))
+            }
+        })
+        .expect("the app starts");
+
+        // The answer arrives while all but a few bytes of the body are still unsent: the
+        // handler's body extractor never waited for them.
+        for (who, auth, status) in [
+            ("anonymous", None, 401),
+            ("without the scope", Some("Bearer tok-reader"), 403),
+        ] {
+            let resp =
+                post(&server, auth, None).unwrap_or_else(|e| panic!("{who}: no answer before the body was sent: {e}"));
+            assert_eq!(resp.status, status, "{who}: {resp:?}");
+            assert!(resp.body.is_empty(), "{who}: {resp:?}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+        // An allowed caller's handler does read the body: it answers once all of it is sent.
+        let rest = vec![b'x'; ANNOUNCED - "only the start".len()];
+        let resp = post(&server, Some("Bearer tok-uploader"), Some(&rest)).expect("an answer");
+        assert_eq!(resp.status, 200, "{resp:?}");
+        assert_eq!(resp.text(), format!("{ANNOUNCED} bytes"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }
