@@ -39,7 +39,7 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use crate::{UserLike, UserToken, UserTokenExt as _, error::ProviderError, provider::UserProvider};
 
 /// The session key that holds the impersonation: `_impersonated_user_id`.
-pub const IMPERSONATION_SESSION_KEY: &str = "_impersonated_user_id";
+pub const IMPERSONATION_SESSION_KEY: &str = crate::session_state::IMPERSONATION_KEY;
 /// The scope that allows impersonating unless configured: `auth:impersonate_others`.
 pub const DEFAULT_SCOPE: &str = "auth:impersonate_others";
 /// The stateless query parameter unless configured: `_impersonate`.
@@ -227,13 +227,28 @@ pub struct Impersonation<P> {
     inner: Arc<Inner<P>>,
 }
 
+/// The configuration: cheap to copy (the provider, the policy and the guard are shared), so
+/// that configuring a clone copies it instead of changing, or ignoring, the others'.
 struct Inner<P> {
-    provider: P,
+    provider: Arc<P>,
     scope: String,
-    policy: Box<dyn ImpersonationPolicy>,
-    guard: Option<Box<dyn DynGuard>>,
+    policy: Arc<dyn ImpersonationPolicy>,
+    guard: Option<Arc<dyn DynGuard>>,
     query_param: Option<String>,
     require_fresh: bool,
+}
+
+impl<P> Clone for Inner<P> {
+    fn clone(&self) -> Self {
+        Self {
+            provider: Arc::clone(&self.provider),
+            scope: self.scope.clone(),
+            policy: Arc::clone(&self.policy),
+            guard: self.guard.clone(),
+            query_param: self.query_param.clone(),
+            require_fresh: self.require_fresh,
+        }
+    }
 }
 
 impl<P> Clone for Impersonation<P> {
@@ -261,9 +276,9 @@ impl<P> Impersonation<P> {
     pub fn new(provider: P) -> Self {
         Self {
             inner: Arc::new(Inner {
-                provider,
+                provider: Arc::new(provider),
                 scope: DEFAULT_SCOPE.to_owned(),
-                policy: Box::new(DefaultPolicy),
+                policy: Arc::new(DefaultPolicy),
                 guard: None,
                 query_param: None,
                 require_fresh: false,
@@ -271,11 +286,11 @@ impl<P> Impersonation<P> {
         }
     }
 
+    /// Changes this handle's configuration. A handle configured after being cloned gets a
+    /// configuration of its own (the provider, policy and guard stay shared); the clones made
+    /// before keep theirs.
     fn configure(mut self, f: impl FnOnce(&mut Inner<P>)) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => f(inner),
-            None => tracing::warn!("Impersonation is configured after being cloned; the setting is ignored"),
-        }
+        f(Arc::make_mut(&mut self.inner));
         self
     }
 
@@ -289,13 +304,13 @@ impl<P> Impersonation<P> {
     /// Who may impersonate whom. Default: [`DefaultPolicy`].
     #[must_use]
     pub fn policy(self, policy: impl ImpersonationPolicy) -> Self {
-        self.configure(|i| i.policy = Box::new(policy))
+        self.configure(|i| i.policy = Arc::new(policy))
     }
 
     /// An extra condition on the real user. Default: none.
     #[must_use]
     pub fn guard(self, guard: impl ImpersonationGuard) -> Self {
-        self.configure(|i| i.guard = Some(Box::new(guard)))
+        self.configure(|i| i.guard = Some(Arc::new(guard)))
     }
 
     /// Whether `?_impersonate=<id>` works (for one request; `__exit__` ends a stateful
@@ -630,6 +645,21 @@ mod tests {
             assert!(!fresh_only.permitted(&req, &UserToken::remembered(Staff)).await);
             let other_scope = Impersonation::new(InMemoryProvider::<Staff>::new([])).scope("support");
             assert!(!other_scope.permitted(&req, &UserToken::authenticated(Staff)).await);
+        });
+    }
+
+    #[test]
+    fn configuring_a_clone_leaves_the_original_alone() {
+        actix_rt::System::new().block_on(async {
+            let req = TestRequest::default().to_http_request();
+            let original = Impersonation::new(InMemoryProvider::<Staff>::new([]));
+            let copy = original.clone().require_fresh(true);
+            assert!(original.permitted(&req, &UserToken::remembered(Staff)).await);
+            assert!(
+                !copy.permitted(&req, &UserToken::remembered(Staff)).await,
+                "not dropped"
+            );
+            assert!(Arc::ptr_eq(&original.inner.provider, &copy.inner.provider));
         });
     }
 

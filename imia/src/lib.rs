@@ -96,6 +96,7 @@ extern crate self as imia;
 pub mod __private;
 pub mod authenticator;
 mod cookies;
+mod crypto;
 pub mod csrf;
 #[cfg(feature = "diesel")]
 pub mod diesel;
@@ -115,6 +116,8 @@ pub mod redirect;
 #[cfg(feature = "session")]
 pub mod remember;
 mod secret;
+#[cfg(feature = "session")]
+mod session_state;
 #[cfg(feature = "session")]
 mod session_timeout;
 #[cfg(feature = "session")]

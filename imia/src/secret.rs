@@ -6,9 +6,7 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 
-use crate::password::constant_time_eq;
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+use crate::crypto::{constant_time_eq, hex32};
 
 /// The shortest secret key accepted: 32 bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -156,7 +154,7 @@ impl SecretKey {
     /// `hashed_password` and `security_stamp`, compared in constant time.
     pub fn session_fingerprint_matches(&self, hashed_password: &str, security_stamp: &str, stored: &str) -> bool {
         // Checked on every session request: hex-encode on the stack, not into a `String`.
-        let hex = hex_on_stack(&mac_of(&self.session_mac, hashed_password, security_stamp));
+        let hex = hex32(&mac_of(&self.session_mac, hashed_password, security_stamp));
         constant_time_eq(&hex, stored.as_bytes())
     }
 
@@ -187,7 +185,7 @@ impl SecretKey {
     /// Whether `stored` is the remember-me binding of `user`, compared in constant time.
     #[cfg_attr(not(feature = "session"), allow(dead_code))]
     pub(crate) fn remember_binding_matches<U: crate::UserLike + ?Sized>(&self, user: &U, stored: &str) -> bool {
-        let hex = hex_on_stack(&mac_of(
+        let hex = hex32(&mac_of(
             &self.remember_mac,
             user.hashed_password(),
             &user.security_stamp(),
@@ -226,16 +224,6 @@ fn mac_of(key: &Hmac<Sha256>, hashed_password: &str, security_stamp: &str) -> [u
         mac.update(security_stamp.as_bytes());
     }
     mac.finalize().into_bytes().into()
-}
-
-/// Lower-case hex of a MAC, on the stack.
-fn hex_on_stack(mac: &[u8; 32]) -> [u8; 64] {
-    let mut hex = [0u8; 64];
-    for (pair, byte) in hex.chunks_exact_mut(2).zip(mac) {
-        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
-        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
-    }
-    hex
 }
 
 impl fmt::Debug for SecretKey {

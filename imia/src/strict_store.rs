@@ -16,9 +16,9 @@ use crate::provider::hash_token;
 /// came from. It is removed again before anything is written.
 pub const SESSION_ORIGIN_KEY: &str = "_imia_session_origin";
 
-/// State entries that carry a login: `_auth_*` (user, fingerprint, remembered) and
-/// `_impersonat*` (a running impersonation).
-const AUTH_KEY_PREFIXES: [&str; 2] = ["_auth_", "_impersonat"];
+// State entries that carry a login: `_auth_*` (user, fingerprint, remembered) and
+// `_impersonat*` (a running impersonation); the session-state module owns the names.
+use crate::session_state::is_login_entry as is_auth_key;
 
 /// How long a "this session had already ended" note is kept for the request that found it.
 const GONE_NOTE_TTL: Duration = Duration::from_secs(120);
@@ -178,11 +178,6 @@ impl<S> fmt::Debug for StrictSessionStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StrictSessionStore").finish_non_exhaustive()
     }
-}
-
-/// Whether a state entry carries a login.
-fn is_auth_key(name: &str) -> bool {
-    AUTH_KEY_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
 /// `state` without its login entries; how many were dropped.

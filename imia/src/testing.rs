@@ -275,7 +275,7 @@ mod session {
         web,
     };
 
-    use crate::{SecretKey, login::write_session, user::UserLike};
+    use crate::{SecretKey, session_state, user::UserLike};
 
     /// A logged-in session for a test, made through the app's own session configuration.
     ///
@@ -387,7 +387,7 @@ mod session {
                 move |req: HttpRequest| {
                     let login = Arc::clone(&login);
                     async move {
-                        match write_session(&req, &login.id, &login.fingerprint, login.remembered) {
+                        match session_state::write(&req, &login.id, &login.fingerprint, login.remembered) {
                             Ok(()) => HttpResponse::Ok().finish(),
                             Err(err) => err.error_response(),
                         }

@@ -6,16 +6,9 @@ use actix_session::SessionExt as _;
 use actix_web::HttpRequest;
 
 use super::{Authenticator, Outcome};
-use crate::{SecretKey, error::AuthError, provider::UserProvider, user::UserLike};
+use crate::{SecretKey, error::AuthError, provider::UserProvider, session_state, user::UserLike};
 
-/// The session key that holds the logged-in user's id: `_auth_user_id`.
-pub const SESSION_USER_KEY: &str = "_auth_user_id";
-/// The session key that holds the password fingerprint of the logged-in user: `_auth_user_hash`.
-pub const SESSION_HASH_KEY: &str = "_auth_user_hash";
-/// The session key set when the session was restored from a remember-me token rather than a
-/// fresh login: `_auth_remembered`. Such sessions authenticate as
-/// [`LoginState::Remembered`](crate::LoginState::Remembered) for their whole life.
-pub const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
+pub use crate::session_state::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY};
 
 /// Authenticates the user whose id the session holds under `_auth_user_id`.
 ///
@@ -80,8 +73,8 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
 
     async fn authenticate(&self, req: &HttpRequest) -> Result<Outcome<P::User>, AuthError> {
         let session = req.get_session();
-        let id = match session.get::<String>(SESSION_USER_KEY) {
-            Ok(Some(id)) => id,
+        let stored = match session_state::stored_login(&session) {
+            Ok(Some(stored)) => stored,
             Ok(None) => return Ok(Outcome::NoCredentials),
             Err(err) => {
                 tracing::warn!(error.display = %err, "unreadable user id in the session; purging it");
@@ -89,14 +82,10 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
                 return Ok(Outcome::NoCredentials);
             }
         };
-        let fingerprint = session
-            .get::<String>(SESSION_HASH_KEY)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let reason = match self.provider.find_by_id(&id).await? {
-            Some(user) if user.is_active() && self.secret.user_fingerprint_matches(&user, &fingerprint) => {
-                return Ok(if session.contains_key(SESSION_REMEMBERED_KEY) {
+        let (id, fingerprint) = (&stored.id, &stored.fingerprint);
+        let reason = match self.provider.find_by_id(id).await? {
+            Some(user) if user.is_active() && self.secret.user_fingerprint_matches(&user, fingerprint) => {
+                return Ok(if stored.remembered {
                     Outcome::Remembered(user)
                 } else {
                     Outcome::Authenticated(user)

@@ -8,7 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use ::diesel::{
@@ -32,9 +32,9 @@ type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 /// The default session table: the one [`migrations::run`](super::migrations::run) creates.
 const DEFAULT_TABLE: &str = "imia_sessions";
 
-/// Session state keys that carry a login: a session that vanished during a request is never
-/// re-created with them (see [`DieselSessionStore`], "Logout races").
-const AUTH_KEY_PREFIXES: [&str; 2] = ["_auth_", "_impersonat"];
+// Session state keys that carry a login: a session that vanished during a request is never
+// re-created with them (see `DieselSessionStore`, "Logout races").
+use crate::session_state::is_login_entry as is_auth_key;
 
 /// Keeps actix-session's session state in a database table, through the same diesel-async
 /// [`Pool`](super::Pool) as the [`DieselProvider`](super::DieselProvider): SQLite, PostgreSQL,
@@ -533,17 +533,7 @@ fn is_well_formed(key: &str) -> bool {
     key.len() == 64 && key.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Whether a session state entry carries a login.
-fn is_auth_key(name: &str) -> bool {
-    AUTH_KEY_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
-}
-
-/// Now, in Unix seconds.
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::crypto::unix_now;
 
 /// When a session written now with `ttl` expires, in Unix seconds.
 fn expiry(ttl: &Ttl) -> i64 {

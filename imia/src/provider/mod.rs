@@ -26,15 +26,7 @@ pub fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
-    }
-    hex
-}
+pub(crate) use crate::crypto::hex;
 
 /// The result of a provider lookup: `Ok(None)` is "no such user", `Err` is a failure.
 pub type ProviderResult<U> = Result<Option<U>, ProviderError>;
@@ -155,10 +147,7 @@ pub trait UserProvider: Send + Sync + 'static {
 /// assert_ne!(a, imia::provider::new_security_stamp().unwrap());
 /// ```
 pub fn new_security_stamp() -> Result<String, ProviderError> {
-    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|e| ProviderError::backend(e.to_string()))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    crate::crypto::random_b64url(16).map_err(|e| ProviderError::backend(e.to_string()))
 }
 
 impl<P: UserProvider> UserProvider for Arc<P> {

@@ -36,22 +36,20 @@ use std::{
     fmt,
     future::Future,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
-use actix_session::SessionExt as _;
 use actix_web::{
     HttpRequest,
     cookie::{Cookie, SameSite, time::Duration as CookieDuration},
 };
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures_util::future::LocalBoxFuture;
 
 use crate::{
     SecretKey, UserLike,
-    authenticator::{Authenticator, Outcome, SESSION_USER_KEY},
+    authenticator::{Authenticator, Outcome},
+    crypto::constant_time_eq,
     error::{AuthError, ProviderError},
-    password::constant_time_eq,
     provider::{UserProvider, hash_token},
 };
 
@@ -304,9 +302,7 @@ pub(crate) fn parse_cookie(value: &str) -> Option<CookieValue> {
 
 /// `n` random bytes from the OS, base64url without padding.
 fn random(n: usize) -> Result<String, ProviderError> {
-    let mut bytes = vec![0u8; n];
-    getrandom::getrandom(&mut bytes).map_err(|e| ProviderError::backend(e.to_string()))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    crate::crypto::random_b64url(n).map_err(|e| ProviderError::backend(e.to_string()))
 }
 
 /// A fresh selector (128 bits) and validator (256 bits).
@@ -314,11 +310,7 @@ pub(crate) fn new_secret_pair() -> Result<(String, String), ProviderError> {
     Ok((random(16)?, random(32)?))
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::crypto::unix_now;
 
 /// Remember-me for one app: the provider to load users, the token store, the app's secret key
 /// (for the session fingerprint) and the cookie settings. Cloning shares everything.
@@ -350,14 +342,30 @@ pub struct RememberMe<P, S> {
     inner: Arc<Inner<P, S>>,
 }
 
+/// The configuration: cheap to copy (the provider and the store are shared), so that
+/// configuring a clone copies it instead of changing, or ignoring, the others'.
 struct Inner<P, S> {
-    provider: P,
-    store: S,
+    provider: Arc<P>,
+    store: Arc<S>,
     secret: SecretKey,
     cookie_name: String,
     max_age: Duration,
     grace: Duration,
     secure: bool,
+}
+
+impl<P, S> Clone for Inner<P, S> {
+    fn clone(&self) -> Self {
+        Self {
+            provider: Arc::clone(&self.provider),
+            store: Arc::clone(&self.store),
+            secret: self.secret.clone(),
+            cookie_name: self.cookie_name.clone(),
+            max_age: self.max_age,
+            grace: self.grace,
+            secure: self.secure,
+        }
+    }
 }
 
 impl<P, S> Clone for RememberMe<P, S> {
@@ -386,8 +394,8 @@ impl<P, S> RememberMe<P, S> {
     pub fn new(provider: P, store: S, secret: SecretKey) -> Self {
         Self {
             inner: Arc::new(Inner {
-                provider,
-                store,
+                provider: Arc::new(provider),
+                store: Arc::new(store),
                 secret,
                 cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
                 max_age: DEFAULT_MAX_AGE,
@@ -397,11 +405,11 @@ impl<P, S> RememberMe<P, S> {
         }
     }
 
+    /// Changes this handle's configuration. A handle configured after being cloned gets a
+    /// configuration of its own (the provider and the store stay shared); the clones made before
+    /// keep theirs.
     fn configure(mut self, f: impl FnOnce(&mut Inner<P, S>)) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => f(inner),
-            None => tracing::warn!("RememberMe is configured after being cloned; the setting is ignored"),
-        }
+        f(Arc::make_mut(&mut self.inner));
         self
     }
 
@@ -540,7 +548,7 @@ where
     }
 
     async fn restore(&self, req: &HttpRequest) -> Result<Outcome<P::User>, AuthError> {
-        if req.get_session().contains_key(SESSION_USER_KEY) {
+        if crate::session_state::has_login(req) {
             // A session is logged in already (or was just judged stale and purged earlier in
             // the chain, in which case it no longer holds a user).
             return Ok(Outcome::NoCredentials);
@@ -616,7 +624,7 @@ where
             }
         }
         let fingerprint = self.inner.secret.user_fingerprint(&user);
-        crate::login::write_session(req, &token.user_id, &fingerprint, true)
+        crate::session_state::write(req, &token.user_id, &fingerprint, true)
             .map_err(|e| AuthError::internal(e.to_string()))?;
         tracing::info!(user.id = %token.user_id, series = %token.series, "session restored from remember-me");
         Ok(Outcome::Remembered(user))
@@ -750,6 +758,18 @@ mod tests {
             assert!(parse_cookie(&bad).is_none(), "{bad:?}");
         }
         assert!(!format!("{parsed:?}").contains(&v));
+    }
+
+    #[test]
+    fn configuring_a_clone_leaves_the_original_alone() {
+        let users = crate::provider::InMemoryProvider::<crate::testing::TestUser>::new([]);
+        let original = RememberMe::new(users, InMemoryRememberStore::new(), SecretKey::generate());
+        let copy = original.clone().secure(false).cookie_name("other");
+        assert!(original.inner.secure, "the original keeps its setting");
+        assert_eq!(original.inner.cookie_name, DEFAULT_COOKIE_NAME);
+        assert!(!copy.inner.secure, "the setting is not dropped");
+        assert_eq!(copy.inner.cookie_name, "other");
+        assert!(Arc::ptr_eq(&original.inner.store, &copy.inner.store), "one token store");
     }
 
     #[test]
