@@ -6,141 +6,27 @@ use actix_web::{
     Error, HttpMessage as _, HttpRequest, ResponseError as _,
     body::{EitherBody, MessageBody},
     dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
-    http::{
-        Method,
-        header::{self, HeaderValue},
-    },
+    http::{Method, header},
 };
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 
 use crate::{
-    authenticator::{Authenticator, DynAuthenticator, Outcome, RejectionKind},
-    error::{AuthError, ConfigError, Denial},
-    redirect,
+    authenticator::{DynAuthenticator, Outcome, RejectionKind},
+    error::AuthError,
     token::UserToken,
 };
 
+mod builder;
 pub(crate) mod paths;
+mod policy;
 
-pub use paths::PathPattern;
+pub(crate) use self::policy::Policy;
+pub use self::{
+    builder::{AuthenticationBuilder, IntoAuthenticators},
+    paths::PathPattern,
+    policy::{Fallback, OnRejected},
+};
 use paths::Protection;
-
-/// What the middleware does when nobody authenticated on a protected path.
-///
-/// # Examples
-///
-/// ```
-/// use std::borrow::Cow;
-/// use actix_web::{App, test, web};
-/// use imia::{Authentication, Fallback, UserLike, authenticator::TokenAuthenticator, provider::InMemoryProvider};
-///
-/// #[derive(Clone)]
-/// struct User;
-/// impl UserLike for User {
-///     fn id(&self) -> Cow<'_, str> { "u".into() }
-/// }
-///
-/// # actix_rt::System::new().block_on(async {
-/// let users = InMemoryProvider::new([User]);
-/// for (fallback, status) in [(Fallback::Nothing, 200), (Fallback::Error, 401)] {
-///     let auth = Authentication::builder()
-///         .authenticator(TokenAuthenticator::bearer(users.clone()))
-///         .fallback(fallback)
-///         .build()
-///         .unwrap();
-///     let app = test::init_service(App::new().wrap(auth).route("/", web::get().to(|| async { "hi" }))).await;
-///     let resp = test::call_service(&app, test::TestRequest::get().to_request()).await;
-///     assert_eq!(resp.status(), status);
-/// }
-/// # });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Fallback {
-    /// Let the request through as anonymous; handlers decide (with [`CurrentUser`](crate::CurrentUser)
-    /// or `#[protected]`). The default, as in the original library.
-    #[default]
-    Nothing,
-    /// Answer 401 with a `WWW-Authenticate` challenge from every authenticator that has one.
-    Error,
-    /// Redirect browsers to the login URL with a relative `next` (303 See Other); API clients
-    /// (an `Authorization` header, or `Accept` with JSON but not HTML) get the 401 instead.
-    Redirect,
-}
-
-/// What the middleware does when an authenticator rejects the credentials it found.
-///
-/// # Examples
-///
-/// ```
-/// use std::borrow::Cow;
-/// use actix_web::{App, test, web};
-/// use imia::{Authentication, OnRejected, UserLike, authenticator::TokenAuthenticator, provider::InMemoryProvider};
-///
-/// #[derive(Clone)]
-/// struct User;
-/// impl UserLike for User {
-///     fn id(&self) -> Cow<'_, str> { "u".into() }
-/// }
-///
-/// # actix_rt::System::new().block_on(async {
-/// let users = InMemoryProvider::new([User]);
-/// for (on_rejected, status) in [(OnRejected::Respond, 401), (OnRejected::Anonymous, 200)] {
-///     let auth = Authentication::builder()
-///         .authenticator(TokenAuthenticator::bearer(users.clone()))
-///         .on_rejected(on_rejected)
-///         .build()
-///         .unwrap();
-///     let app = test::init_service(App::new().wrap(auth).route("/", web::get().to(|| async { "hi" }))).await;
-///     let req = test::TestRequest::get().insert_header(("Authorization", "Bearer unknown-token")).to_request();
-///     assert_eq!(test::call_service(&app, req).await.status(), status);
-/// }
-/// # });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum OnRejected {
-    /// Answer at once: 400 for malformed credentials, 401 with challenges for invalid ones. The
-    /// chain never falls through to weaker credentials. The default.
-    #[default]
-    Respond,
-    /// Treat the request as anonymous (what the original library did); the [`Fallback`] then
-    /// applies.
-    Anonymous,
-}
-
-/// How "please authenticate" is answered: shared by the middleware, the extractors and
-/// `#[protected]`, and put on every request the middleware sees.
-#[derive(Debug, Clone)]
-pub(crate) struct Policy {
-    login_url: Option<String>,
-    challenges: Arc<[HeaderValue]>,
-}
-
-impl Policy {
-    /// The denial for an anonymous request: a redirect for browsers when a login URL is set,
-    /// else a 401 with challenges.
-    pub(crate) fn denial(&self, req: &HttpRequest) -> Denial {
-        match &self.login_url {
-            Some(url) if !redirect::is_api_client(req) => Denial::redirect(redirect::location(url, req)),
-            _ => self.challenge(),
-        }
-    }
-
-    pub(crate) fn challenge(&self) -> Denial {
-        Denial::challenge_shared(Arc::clone(&self.challenges))
-    }
-
-    /// The policy on a request, or a bare 401 when the middleware did not run.
-    pub(crate) fn of(req: &HttpRequest) -> Arc<Policy> {
-        req.extensions().get::<Arc<Policy>>().cloned().unwrap_or_else(|| {
-            Arc::new(Policy {
-                login_url: None,
-                challenges: Arc::from([]),
-            })
-        })
-    }
-}
 
 struct Config {
     authenticators: Vec<Box<dyn DynAuthenticator>>,
@@ -236,15 +122,7 @@ impl Authentication {
 
     /// Starts a builder for the other settings.
     pub fn builder() -> AuthenticationBuilder {
-        AuthenticationBuilder {
-            authenticators: Vec::new(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            fallback: Fallback::Nothing,
-            on_rejected: OnRejected::Respond,
-            login_url: None,
-            allow_preflight: false,
-        }
+        AuthenticationBuilder::new()
     }
 }
 
@@ -259,301 +137,6 @@ impl fmt::Debug for Authentication {
             .field("login_url", &self.config.policy.login_url)
             .field("allow_preflight", &self.config.allow_preflight)
             .finish()
-    }
-}
-
-/// One authenticator, or a tuple of them, for [`Authentication::new`] and
-/// [`AuthenticationBuilder::authenticators`].
-///
-/// # Examples
-///
-/// One chain for two middlewares (pages with a login redirect, an API with 401s), built once:
-///
-/// ```
-/// use std::borrow::Cow;
-/// use imia::{
-///     Authentication, Fallback, IntoAuthenticators, UserLike,
-///     authenticator::{ApiKeyAuthenticator, TokenAuthenticator},
-///     provider::InMemoryProvider,
-/// };
-///
-/// #[derive(Clone)]
-/// struct User;
-/// impl UserLike for User {
-///     fn id(&self) -> Cow<'_, str> { "u".into() }
-/// }
-///
-/// fn chain(users: &InMemoryProvider<User>) -> impl IntoAuthenticators + use<> {
-///     (TokenAuthenticator::bearer(users.clone()), ApiKeyAuthenticator::new(users.clone()))
-/// }
-///
-/// let users = InMemoryProvider::new([User]);
-/// let pages = Authentication::builder().authenticators(chain(&users)).login_url("/login").build().unwrap();
-/// let api = Authentication::builder().authenticators(chain(&users)).fallback(Fallback::Error).build().unwrap();
-/// # let _ = (pages, api);
-/// ```
-pub trait IntoAuthenticators {
-    #[doc(hidden)]
-    fn into_authenticators(self) -> Chain;
-}
-
-/// Authenticators in chain order (an implementation detail of [`IntoAuthenticators`]).
-#[doc(hidden)]
-pub struct Chain(Vec<Box<dyn DynAuthenticator>>);
-
-impl fmt::Debug for Chain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|a| a.name())).finish()
-    }
-}
-
-impl<A: Authenticator> IntoAuthenticators for A {
-    fn into_authenticators(self) -> Chain {
-        Chain(vec![Box::new(self)])
-    }
-}
-
-macro_rules! tuple_authenticators {
-    ($($name:ident)+) => {
-        impl<$($name: Authenticator),+> IntoAuthenticators for ($($name,)+) {
-            #[allow(non_snake_case)]
-            fn into_authenticators(self) -> Chain {
-                let ($($name,)+) = self;
-                Chain(vec![$(Box::new($name)),+])
-            }
-        }
-    };
-}
-
-tuple_authenticators!(A);
-tuple_authenticators!(A B);
-tuple_authenticators!(A B C);
-tuple_authenticators!(A B C D);
-tuple_authenticators!(A B C D E);
-tuple_authenticators!(A B C D E F);
-tuple_authenticators!(A B C D E F G);
-tuple_authenticators!(A B C D E F G H);
-
-/// Builds an [`Authentication`] middleware. Every setter documents its default.
-///
-/// # Examples
-///
-/// ```
-/// use std::borrow::Cow;
-/// use imia::{
-///     Authentication, PathPattern, UserLike,
-///     authenticator::{ApiKeyAuthenticator, SessionAuthenticator},
-///     error::ConfigError,
-///     provider::InMemoryProvider,
-///     SecretKey,
-/// };
-///
-/// #[derive(Clone)]
-/// struct User;
-/// impl UserLike for User {
-///     fn id(&self) -> Cow<'_, str> { "u".into() }
-/// }
-///
-/// let users = InMemoryProvider::new([User]);
-/// let pages = Authentication::builder()
-///     .authenticator(SessionAuthenticator::new(users.clone(), SecretKey::generate()))
-///     .authenticator(ApiKeyAuthenticator::new(users.clone()))
-///     .exclude("/static")
-///     .exclude(PathPattern::exact("/health"))
-///     .redirect_to("/login") // anonymous browsers go to the login page
-///     .build()
-///     .unwrap();
-/// # let _ = pages;
-///
-/// let both = Authentication::builder()
-///     .authenticator(ApiKeyAuthenticator::new(users))
-///     .include("/api")
-///     .exclude("/api/public")
-///     .build();
-/// assert!(matches!(both, Err(ConfigError::IncludeAndExclude)));
-/// ```
-#[must_use]
-pub struct AuthenticationBuilder {
-    authenticators: Vec<Box<dyn DynAuthenticator>>,
-    include: Vec<PathPattern>,
-    exclude: Vec<PathPattern>,
-    fallback: Fallback,
-    on_rejected: OnRejected,
-    login_url: Option<String>,
-    allow_preflight: bool,
-}
-
-impl fmt::Debug for AuthenticationBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthenticationBuilder")
-            .field("authenticators", &self.authenticators.len())
-            .field("include", &self.include)
-            .field("exclude", &self.exclude)
-            .field("fallback", &self.fallback)
-            .field("on_rejected", &self.on_rejected)
-            .field("login_url", &self.login_url)
-            .field("allow_preflight", &self.allow_preflight)
-            .finish()
-    }
-}
-
-impl AuthenticationBuilder {
-    /// Appends one authenticator to the chain (tried after those added before it).
-    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
-        self.authenticators.push(Box::new(authenticator));
-        self
-    }
-
-    /// Appends authenticators (one, or a tuple tried in order) to the chain.
-    pub fn authenticators(mut self, authenticators: impl IntoAuthenticators) -> Self {
-        self.authenticators.extend(authenticators.into_authenticators().0);
-        self
-    }
-
-    /// Covers only paths matching this pattern (call again for more). A `&str` is a
-    /// segment-aware prefix starting with `/`, compared literally; see [`PathPattern`]. Default:
-    /// every path is covered. Exclusive with [`exclude`](Self::exclude).
-    pub fn include(mut self, pattern: impl Into<PathPattern>) -> Self {
-        self.include.push(pattern.into());
-        self
-    }
-
-    /// Covers every path except those matching this pattern (call again for more). Paths the
-    /// router could read differently (encoded slashes, dot segments, `;`) are never excluded.
-    /// A `&str` is a prefix starting with `/`, as for [`include`](Self::include). Exclusive with
-    /// [`include`](Self::include).
-    pub fn exclude(mut self, pattern: impl Into<PathPattern>) -> Self {
-        self.exclude.push(pattern.into());
-        self
-    }
-
-    /// What to do when nobody authenticated on a covered path. Default: [`Fallback::Nothing`].
-    pub fn fallback(mut self, fallback: Fallback) -> Self {
-        self.fallback = fallback;
-        self
-    }
-
-    /// What to do with rejected credentials. Default: [`OnRejected::Respond`].
-    pub fn on_rejected(mut self, on_rejected: OnRejected) -> Self {
-        self.on_rejected = on_rejected;
-        self
-    }
-
-    /// The login page (a local path, may carry a query). When set, browsers that must
-    /// authenticate are redirected there with `next` (by the middleware under
-    /// [`Fallback::Redirect`], and by [`CurrentUser`](crate::CurrentUser) and `#[protected]`
-    /// under any fallback); the login page itself is never redirected. Default: none.
-    pub fn login_url(mut self, url: impl Into<String>) -> Self {
-        self.login_url = Some(url.into());
-        self
-    }
-
-    /// Shorthand for `.login_url(url).fallback(Fallback::Redirect)`.
-    pub fn redirect_to(self, url: impl Into<String>) -> Self {
-        self.login_url(url).fallback(Fallback::Redirect)
-    }
-
-    /// Lets CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`, which never
-    /// carry credentials) through the fallback, for a CORS layer wrapped inside this middleware
-    /// to answer. Default: `false`.
-    ///
-    /// Anyone can send such a request, so only a CORS answer (one that carries
-    /// `Access-Control-Allow-Origin`) is let out: when a handler that takes every method
-    /// answers instead, its response is replaced by the fallback's 401. Such a handler still
-    /// runs; prefer wrapping the CORS layer outside `Authentication`, so that preflights never
-    /// reach it.
-    pub fn allow_preflight(mut self, allow: bool) -> Self {
-        self.allow_preflight = allow;
-        self
-    }
-
-    /// Checks the configuration and builds the middleware.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] when no authenticator was given, both include and exclude patterns were
-    /// given, a pattern cannot be a path ([`ConfigError::InvalidPattern`]: a prefix or exact
-    /// path without its leading `/`, a prefix holding regular-expression characters, as in
-    /// `"app2"` or `"^/admin"`), [`Fallback::Redirect`] has no login URL, or the login URL is not
-    /// a local path.
-    ///
-    /// ```
-    /// # use std::borrow::Cow;
-    /// use imia::{Authentication, UserLike, authenticator::ApiKeyAuthenticator, error::ConfigError, provider::InMemoryProvider};
-    /// # #[derive(Clone)]
-    /// # struct User;
-    /// # impl UserLike for User {
-    /// #     fn id(&self) -> Cow<'_, str> { "u".into() }
-    /// # }
-    /// let users = InMemoryProvider::new([User]);
-    /// for pattern in ["app2", "^/admin"] {
-    ///     let err = Authentication::builder()
-    ///         .authenticator(ApiKeyAuthenticator::new(users.clone()))
-    ///         .include(pattern)
-    ///         .build()
-    ///         .unwrap_err();
-    ///     assert!(matches!(err, ConfigError::InvalidPattern { .. }));
-    /// }
-    /// ```
-    pub fn build(self) -> Result<Authentication, ConfigError> {
-        if self.authenticators.is_empty() {
-            return Err(ConfigError::NoAuthenticator);
-        }
-        if !self.include.is_empty() && !self.exclude.is_empty() {
-            return Err(ConfigError::IncludeAndExclude);
-        }
-        for pattern in self.include.iter().chain(&self.exclude) {
-            pattern.check_is_path()?;
-        }
-        if self.fallback == Fallback::Redirect && self.login_url.is_none() {
-            return Err(ConfigError::MissingLoginUrl);
-        }
-        if let Some(url) = &self.login_url
-            && (redirect::safe_next(url).is_none() || HeaderValue::from_str(url).is_err())
-        {
-            return Err(ConfigError::InvalidLoginUrl(url.clone()));
-        }
-        Ok(self.build_config())
-    }
-
-    fn build_config(self) -> Authentication {
-        let protection = if !self.include.is_empty() {
-            Protection::Include(self.include)
-        } else if !self.exclude.is_empty() {
-            Protection::Exclude(self.exclude)
-        } else {
-            Protection::All
-        };
-        let challenges: Vec<HeaderValue> = self
-            .authenticators
-            .iter()
-            .filter_map(|a| a.challenge_dyn())
-            .map(|c| c.header_value().clone())
-            .fold(Vec::new(), |mut acc, c| {
-                if !acc.contains(&c) {
-                    acc.push(c);
-                }
-                acc
-            });
-        let login_path = self
-            .login_url
-            .as_deref()
-            .map(|u| u.split(['?', '#']).next().unwrap_or(u).to_owned());
-        let authenticators = self.authenticators;
-        Authentication {
-            config: Arc::new(Config {
-                authenticators,
-                protection,
-                fallback: self.fallback,
-                on_rejected: self.on_rejected,
-                allow_preflight: self.allow_preflight,
-                login_path,
-                policy: Arc::new(Policy {
-                    login_url: self.login_url,
-                    challenges: challenges.into(),
-                }),
-            }),
-        }
     }
 }
 
@@ -730,6 +313,7 @@ mod tests {
     use crate::{
         UserLike,
         authenticator::{ApiKeyAuthenticator, BasicAuthenticator, TokenAuthenticator},
+        error::ConfigError,
         password::InsecurePlaintextVerifier,
         provider::InMemoryProvider,
     };

@@ -31,13 +31,7 @@
 //! Add the [`RememberMe`] handle to the authenticator chain *after* the session authenticator,
 //! and call [`RememberMe::remember`] after a login with the "remember me" box ticked.
 
-use std::{
-    collections::HashMap,
-    fmt,
-    future::Future,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use actix_web::{
     HttpRequest,
@@ -45,6 +39,12 @@ use actix_web::{
 };
 use futures_util::future::LocalBoxFuture;
 
+mod cookie;
+mod store;
+
+use self::cookie::random;
+pub(crate) use self::cookie::{new_secret_pair, parse_cookie};
+pub use self::store::{InMemoryRememberStore, RememberStore, RememberToken};
 use crate::{
     SecretKey, UserLike,
     authenticator::{Authenticator, Outcome},
@@ -61,254 +61,6 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// The longest remember-me cookie value that is parsed: 128 bytes (a real one has 66).
 pub const MAX_COOKIE_LEN: usize = 128;
-
-/// One remember-me token as stored.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RememberToken {
-    /// Looks the token up; sent in the cookie.
-    pub selector: String,
-    /// SHA-256 (hex) of the current validator.
-    pub validator_hash: String,
-    /// SHA-256 (hex) of the validator it replaced, accepted during the grace window.
-    pub previous_hash: Option<String>,
-    /// When the validator last rotated (Unix seconds).
-    pub rotated_at: i64,
-    /// The user's id.
-    pub user_id: String,
-    /// The series: constant across rotations of one login.
-    pub series: String,
-    /// When the token expires (Unix seconds).
-    pub expires_at: i64,
-    /// What the token is bound to: a keyed MAC (hex) of the user's password hash and security
-    /// stamp when it was issued. Never the hash itself. A token whose binding no longer matches
-    /// the user is refused and deleted.
-    pub binding: String,
-}
-
-impl fmt::Debug for RememberToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RememberToken")
-            .field("user_id", &self.user_id)
-            .field("series", &self.series)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Keeps remember-me tokens. Rotation must be atomic: two requests rotating the same token at
-/// once must not both succeed.
-///
-/// imia ships [`InMemoryRememberStore`] and, with a Diesel backend, `DieselRememberStore`.
-/// Implement it for another store (Redis: a hash per selector and a set per user; rotate with a
-/// compare-and-set script).
-///
-/// # Examples
-///
-/// A store that delegates to another and counts rotations:
-///
-/// ```
-/// use std::sync::atomic::{AtomicU64, Ordering};
-/// use imia::{error::ProviderError, remember::{InMemoryRememberStore, RememberStore, RememberToken}};
-///
-/// #[derive(Default)]
-/// struct Counted { inner: InMemoryRememberStore, rotations: AtomicU64 }
-///
-/// impl RememberStore for Counted {
-///     async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
-///         self.inner.insert(token).await
-///     }
-///     async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
-///         self.inner.find(selector).await
-///     }
-///     async fn rotate(&self, selector: &str, current: &str, new: &str, now: i64) -> Result<bool, ProviderError> {
-///         let rotated = self.inner.rotate(selector, current, new, now).await?;
-///         if rotated {
-///             self.rotations.fetch_add(1, Ordering::Relaxed);
-///         }
-///         Ok(rotated)
-///     }
-///     async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
-///         self.inner.delete(selector).await
-///     }
-///     async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
-///         self.inner.delete_user(user_id).await
-///     }
-///     async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
-///         self.inner.delete_expired(now).await
-///     }
-/// }
-/// # let _ = Counted::default();
-/// ```
-pub trait RememberStore: Send + Sync + 'static {
-    /// Stores a new token.
-    fn insert(&self, token: &RememberToken) -> impl Future<Output = Result<(), ProviderError>>;
-    /// Finds a token by selector.
-    fn find(&self, selector: &str) -> impl Future<Output = Result<Option<RememberToken>, ProviderError>>;
-    /// Replaces the validator hash with `new_hash` (keeping the old one as the previous hash)
-    /// if it is still `current_hash`; returns whether it did.
-    fn rotate(
-        &self,
-        selector: &str,
-        current_hash: &str,
-        new_hash: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<bool, ProviderError>>;
-    /// Deletes one token.
-    fn delete(&self, selector: &str) -> impl Future<Output = Result<(), ProviderError>>;
-    /// Deletes every token of a user; returns how many.
-    fn delete_user(&self, user_id: &str) -> impl Future<Output = Result<u64, ProviderError>>;
-    /// Deletes the tokens expired at `now`; returns how many.
-    fn delete_expired(&self, now: i64) -> impl Future<Output = Result<u64, ProviderError>>;
-}
-
-/// Remember-me tokens in memory (one process; lost at restart). For tests and single-server
-/// apps. Cloning shares the tokens.
-///
-/// # Examples
-///
-/// ```
-/// use imia::remember::{InMemoryRememberStore, RememberStore, RememberToken};
-///
-/// # actix_rt::System::new().block_on(async {
-/// let store = InMemoryRememberStore::new();
-/// let token = RememberToken {
-///     selector: "sel".into(),
-///     validator_hash: "h1".into(),
-///     previous_hash: None,
-///     rotated_at: 0,
-///     user_id: "7".into(),
-///     series: "s".into(),
-///     expires_at: i64::MAX,
-///     binding: "mac-of-the-password".into(),
-/// };
-/// store.insert(&token).await.unwrap();
-/// assert!(store.rotate("sel", "h1", "h2", 1).await.unwrap());
-/// assert!(!store.rotate("sel", "h1", "h3", 2).await.unwrap()); // already rotated: atomic
-/// assert_eq!(store.find("sel").await.unwrap().unwrap().previous_hash.as_deref(), Some("h1"));
-/// assert_eq!(store.delete_user("7").await.unwrap(), 1);
-/// assert!(store.is_empty());
-/// # });
-/// ```
-#[derive(Clone, Default)]
-pub struct InMemoryRememberStore {
-    tokens: Arc<Mutex<HashMap<String, RememberToken>>>,
-}
-
-impl fmt::Debug for InMemoryRememberStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryRememberStore")
-            .field("tokens", &self.lock().len())
-            .finish()
-    }
-}
-
-impl InMemoryRememberStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RememberToken>> {
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// How many tokens are kept.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no token is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl RememberStore for InMemoryRememberStore {
-    async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
-        self.lock().insert(token.selector.clone(), token.clone());
-        Ok(())
-    }
-
-    async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
-        Ok(self.lock().get(selector).cloned())
-    }
-
-    async fn rotate(
-        &self,
-        selector: &str,
-        current_hash: &str,
-        new_hash: &str,
-        now: i64,
-    ) -> Result<bool, ProviderError> {
-        let mut tokens = self.lock();
-        match tokens.get_mut(selector) {
-            Some(token) if token.validator_hash == current_hash => {
-                token.previous_hash = Some(std::mem::replace(&mut token.validator_hash, new_hash.to_owned()));
-                token.rotated_at = now;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
-        self.lock().remove(selector);
-        Ok(())
-    }
-
-    async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
-        let mut tokens = self.lock();
-        let before = tokens.len();
-        tokens.retain(|_, t| t.user_id != user_id);
-        Ok((before - tokens.len()) as u64)
-    }
-
-    async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
-        let mut tokens = self.lock();
-        let before = tokens.len();
-        tokens.retain(|_, t| t.expires_at > now);
-        Ok((before - tokens.len()) as u64)
-    }
-}
-
-/// A parsed remember-me cookie.
-#[derive(PartialEq, Eq)]
-pub(crate) struct CookieValue {
-    pub(crate) selector: String,
-    pub(crate) validator: String,
-}
-
-impl fmt::Debug for CookieValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CookieValue")
-            .field("selector", &self.selector)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Parses `selector:validator` (22 and 43 base64url characters); `None` for anything else.
-pub(crate) fn parse_cookie(value: &str) -> Option<CookieValue> {
-    if value.len() > MAX_COOKIE_LEN {
-        return None;
-    }
-    let (selector, validator) = value.split_once(':')?;
-    let b64url =
-        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    (b64url(selector, 22) && b64url(validator, 43)).then(|| CookieValue {
-        selector: selector.to_owned(),
-        validator: validator.to_owned(),
-    })
-}
-
-/// `n` random bytes from the OS, base64url without padding.
-fn random(n: usize) -> Result<String, ProviderError> {
-    crate::crypto::random_b64url(n).map_err(|e| ProviderError::backend(e.to_string()))
-}
-
-/// A fresh selector (128 bits) and validator (256 bits).
-pub(crate) fn new_secret_pair() -> Result<(String, String), ProviderError> {
-    Ok((random(16)?, random(32)?))
-}
 
 use crate::crypto::unix_now;
 
@@ -735,32 +487,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookie_values_are_parsed_strictly() {
-        let (s, v) = new_secret_pair().unwrap();
-        assert_eq!((s.len(), v.len()), (22, 43));
-        let parsed = parse_cookie(&format!("{s}:{v}")).unwrap();
-        assert_eq!(
-            (parsed.selector.as_str(), parsed.validator.as_str()),
-            (s.as_str(), v.as_str())
-        );
-        for bad in [
-            String::new(),
-            s.clone(),
-            format!("{s}:"),
-            format!(":{v}"),
-            format!("{s}:{v}:x"),
-            format!("{s}x:{v}"),
-            format!("{s}:{v}="),
-            format!("{}:{v}", s.replace(|_| true, "+")),
-            "a".repeat(200),
-            format!("{s} :{v}"),
-        ] {
-            assert!(parse_cookie(&bad).is_none(), "{bad:?}");
-        }
-        assert!(!format!("{parsed:?}").contains(&v));
-    }
-
-    #[test]
     fn configuring_a_clone_leaves_the_original_alone() {
         let users = crate::provider::InMemoryProvider::<crate::testing::TestUser>::new([]);
         let original = RememberMe::new(users, InMemoryRememberStore::new(), SecretKey::generate());
@@ -770,45 +496,5 @@ mod tests {
         assert!(!copy.inner.secure, "the setting is not dropped");
         assert_eq!(copy.inner.cookie_name, "other");
         assert!(Arc::ptr_eq(&original.inner.store, &copy.inner.store), "one token store");
-    }
-
-    #[test]
-    fn secrets_are_random() {
-        let (a, b) = (new_secret_pair().unwrap(), new_secret_pair().unwrap());
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn in_memory_rotation_is_compare_and_swap() {
-        actix_rt::System::new().block_on(async {
-            let store = InMemoryRememberStore::new();
-            let token = RememberToken {
-                selector: "s".into(),
-                validator_hash: "h1".into(),
-                previous_hash: None,
-                rotated_at: 0,
-                user_id: "u".into(),
-                series: "x".into(),
-                expires_at: 100,
-                binding: String::new(),
-            };
-            store.insert(&token).await.unwrap();
-            assert!(store.rotate("s", "h1", "h2", 5).await.unwrap());
-            assert!(
-                !store.rotate("s", "h1", "h3", 6).await.unwrap(),
-                "the second rotation loses"
-            );
-            let now = store.find("s").await.unwrap().unwrap();
-            assert_eq!(
-                (
-                    now.validator_hash.as_str(),
-                    now.previous_hash.as_deref(),
-                    now.rotated_at
-                ),
-                ("h2", Some("h1"), 5)
-            );
-            assert_eq!(store.delete_expired(100).await.unwrap(), 1);
-            assert!(store.is_empty());
-        });
     }
 }
