@@ -310,6 +310,15 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A table or column name given to a Diesel store or provider is not a plain SQL
+    /// identifier (letters, digits and `_`, optionally qualified once: `schema.table`).
+    #[error("not a plain SQL {what} name: {name:?}")]
+    InvalidIdentifier {
+        /// `table` or `column`.
+        what: &'static str,
+        /// The name as given.
+        name: String,
+    },
 }
 
 #[cfg(test)]

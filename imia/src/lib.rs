@@ -83,6 +83,7 @@
 //! | `sqlite` | `diesel` on SQLite, compiled in (no system library) | no |
 //! | `postgres` | `diesel` on PostgreSQL through tokio-postgres (no libpq) | no |
 //! | `mysql` | `diesel` on MySQL and MariaDB through mysql_async (no libmysqlclient) | no |
+//! | `fuzzing` | unstable entry points into the parsers, for the fuzz targets and their regression tests; not part of the API | no |
 //!
 //! Each feature builds alone. [`testing`] is always compiled: see its documentation for why.
 #![forbid(unsafe_code)]
@@ -103,6 +104,7 @@ pub mod diesel;
 pub mod error;
 mod extract;
 /// Unstable entry points for the fuzz targets; not part of the API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "session")]

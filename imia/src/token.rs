@@ -110,12 +110,12 @@ impl UserToken {
 
     /// A token for `user`, authenticated freshly (by a login or by credentials on the request).
     pub fn authenticated<U: UserLike>(user: U) -> Self {
-        Self::with_state(Arc::new(user), LoginState::Authenticated)
+        Self::in_state(Arc::new(user), LoginState::Authenticated)
     }
 
     /// A token for `user`, restored from a remember-me cookie.
     pub fn remembered<U: UserLike>(user: U) -> Self {
-        Self::with_state(Arc::new(user), LoginState::Remembered)
+        Self::in_state(Arc::new(user), LoginState::Remembered)
     }
 
     /// A token for `target`, impersonated by the real user of `original`.
@@ -124,11 +124,18 @@ impl UserToken {
     /// keeps the real user. An anonymous `original` cannot impersonate: the result is then
     /// `original` itself.
     pub fn impersonated<U: UserLike>(target: U, original: UserToken) -> Self {
-        Self::impersonated_arc(Arc::new(target), original)
+        Self::impersonating(Arc::new(target), original)
     }
 
     /// Like [`impersonated`](Self::impersonated), for a target that is already shared.
+    #[deprecated(since = "0.2.0", note = "an internal constructor; use `UserToken::impersonated`")]
+    #[doc(hidden)]
     pub fn impersonated_arc<U: UserLike>(target: Arc<U>, original: UserToken) -> Self {
+        Self::impersonating(target, original)
+    }
+
+    /// A token for the shared `target`, impersonated by the real user of `original`.
+    pub(crate) fn impersonating<U: UserLike>(target: Arc<U>, original: UserToken) -> Self {
         if original.is_anonymous() {
             return original;
         }
@@ -147,7 +154,17 @@ impl UserToken {
     /// A token for a shared user in the given state. `LoginState::Anonymous` and
     /// `LoginState::Impersonated` (which needs an original user) give the anonymous token;
     /// use [`impersonated`](Self::impersonated) for the latter.
+    #[deprecated(
+        since = "0.2.0",
+        note = "an internal constructor; use `UserToken::authenticated` or `UserToken::remembered`"
+    )]
+    #[doc(hidden)]
     pub fn with_state<U: UserLike>(user: Arc<U>, state: LoginState) -> Self {
+        Self::in_state(user, state)
+    }
+
+    /// A token for a shared user in `state`; the anonymous token for states that need more.
+    pub(crate) fn in_state<U: UserLike>(user: Arc<U>, state: LoginState) -> Self {
         match state {
             LoginState::Authenticated | LoginState::Remembered => Self {
                 state,
@@ -436,8 +453,8 @@ mod tests {
 
     #[test]
     fn with_state_refuses_states_that_need_more() {
-        assert!(UserToken::with_state(Arc::new(root()), LoginState::Impersonated).is_anonymous());
-        assert!(UserToken::with_state(Arc::new(root()), LoginState::Anonymous).is_anonymous());
+        assert!(UserToken::in_state(Arc::new(root()), LoginState::Impersonated).is_anonymous());
+        assert!(UserToken::in_state(Arc::new(root()), LoginState::Anonymous).is_anonymous());
     }
 
     #[test]

@@ -224,13 +224,15 @@ impl<P, V: fmt::Debug> fmt::Debug for BasicAuthenticator<P, V> {
     }
 }
 
-/// A decoded `username:password` pair.
+/// A decoded `username:password` pair (what the fuzz targets and tests check the decoder by).
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(PartialEq, Eq)]
 pub(crate) struct BasicCredentials {
     pub(crate) username: String,
     pub(crate) password: String,
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 impl fmt::Debug for BasicCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BasicCredentials")
@@ -241,6 +243,7 @@ impl fmt::Debug for BasicCredentials {
 }
 
 /// Decodes the credentials that follow `Basic `, into owned strings.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn decode(payload: &[u8]) -> Result<BasicCredentials, Rejection> {
     let decoded = Decoded::from_base64(payload)?;
     let (username, password) = split(decoded.as_bytes())?;

@@ -39,7 +39,14 @@ pub enum Dialect {
 
 impl Dialect {
     /// The placeholder for the `n`th bound parameter (from 1): `$n` for PostgreSQL, else `?`.
+    #[deprecated(since = "0.2.0", note = "internal to the statements imia writes")]
+    #[doc(hidden)]
     pub fn placeholder(self, n: usize) -> String {
+        self.parameter(n)
+    }
+
+    /// The placeholder for the `n`th bound parameter (from 1): `$n` for PostgreSQL, else `?`.
+    pub(crate) fn parameter(self, n: usize) -> String {
         match self {
             Self::Postgres => format!("${n}"),
             Self::Sqlite | Self::Mysql => "?".to_owned(),

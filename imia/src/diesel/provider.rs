@@ -20,7 +20,7 @@ use super::{
     statement::Statement,
 };
 use crate::{
-    error::ProviderError,
+    error::{ConfigError, ProviderError},
     provider::{ProviderResult, UserProvider},
     user::UserLike,
 };
@@ -402,9 +402,9 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
     ///
     /// # Errors
     ///
-    /// A table or column name that is not a plain SQL identifier (letters, digits, `_`,
-    /// optionally qualified as `table.column`).
-    pub fn build(self) -> Result<DieselProvider<C, U>, ProviderError> {
+    /// [`ConfigError::InvalidIdentifier`] for a table or column name that is not a plain SQL
+    /// identifier (letters, digits, `_`, optionally qualified as `table.column`).
+    pub fn build(self) -> Result<DieselProvider<C, U>, ConfigError> {
         let writable = [&self.config.password_update, &self.config.stamp_update];
         let written = writable.iter().filter_map(|w| w.as_ref()).flat_map(|(t, c)| [t, c]);
         for column in [
@@ -415,17 +415,25 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
         .into_iter()
         .chain(written)
         {
-            if !is_identifier(column) {
-                return Err(ProviderError::backend(format!(
-                    "not a plain SQL column name: {column:?}"
-                )));
-            }
+            check_identifier("column", column)?;
         }
         Ok(DieselProvider {
             pool: self.pool,
             loader: self.loader,
             config: Arc::new(self.config),
             _user: PhantomData,
+        })
+    }
+}
+
+/// `Ok` when `name` is a plain identifier, else the configuration error naming it as a `what`.
+pub(crate) fn check_identifier(what: &'static str, name: &str) -> Result<(), ConfigError> {
+    if is_identifier(name) {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidIdentifier {
+            what,
+            name: name.to_owned(),
         })
     }
 }

@@ -12,7 +12,6 @@ use diesel_async::RunQueryDsl as _;
 
 use super::{
     connection::{Backend, query_error},
-    provider::is_identifier,
     statement::Statement,
 };
 use crate::{
@@ -113,11 +112,10 @@ impl<C: Backend> DieselRememberStore<C> {
     ///
     /// # Errors
     ///
-    /// When `table` is not a plain identifier.
-    pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, ProviderError> {
-        if !is_identifier(table) {
-            return Err(ProviderError::backend(format!("not a plain SQL table name: {table:?}")));
-        }
+    /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when
+    /// `table` is not a plain identifier.
+    pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, crate::error::ConfigError> {
+        super::provider::check_identifier("table", table)?;
         Ok(Self {
             table: table.into(),
             ..Self::new(pool)

@@ -208,7 +208,7 @@ impl Template {
     fn render(&self, dialect: Dialect) -> String {
         let mut out = self.0[0].clone();
         for (n, piece) in self.0[1..].iter().enumerate() {
-            out.push_str(&dialect.placeholder(n + 1));
+            out.push_str(&dialect.parameter(n + 1));
             out.push_str(piece);
         }
         out
@@ -273,14 +273,10 @@ impl<C: Backend> DieselSessionStoreBuilder<C> {
     ///
     /// # Errors
     ///
-    /// [`ProviderError::Backend`] when the table name is not a plain SQL identifier.
-    pub fn build(self) -> Result<DieselSessionStore<C>, ProviderError> {
-        if !super::provider::is_identifier(&self.table) {
-            return Err(ProviderError::backend(format!(
-                "not a plain SQL table name: {:?}",
-                self.table
-            )));
-        }
+    /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when the
+    /// table name is not a plain SQL identifier.
+    pub fn build(self) -> Result<DieselSessionStore<C>, crate::error::ConfigError> {
+        super::provider::check_identifier("table", &self.table)?;
         let sql = Statements::new(C::DIALECT, &self.table);
         Ok(DieselSessionStore {
             pool: self.pool,

@@ -240,6 +240,7 @@ impl Argon2Hasher {
 
     /// [`verify`](PasswordVerifier::verify) on the calling thread, without the concurrency
     /// limit (for the fuzz targets).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn verify_now(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
         self.check_len(password)?;
         self.inner.verify_blocking(password, hash)

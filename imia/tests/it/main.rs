@@ -20,6 +20,7 @@ mod basic;
 mod chain;
 mod common;
 mod extractors;
+#[cfg(feature = "fuzzing")]
 mod fuzz_regressions;
 #[cfg(feature = "session")]
 mod impersonation;

@@ -290,7 +290,10 @@ fn invalid_column_names_are_refused() {
         let built = DieselProvider::<imia::diesel::SqliteConnection, Member>::for_table(pool.clone(), members::table)
             .username_column(bad)
             .build();
-        assert!(built.is_err(), "{bad:?}");
+        assert!(
+            matches!(built, Err(imia::error::ConfigError::InvalidIdentifier { what: "column", ref name }) if name == bad),
+            "{bad:?}"
+        );
     }
 }
 
@@ -551,6 +554,11 @@ fn stamp_and_password_columns_must_be_identifiers() {
     };
     assert!(build("users", "security_stamp"));
     assert!(!build("users; DROP TABLE users", "security_stamp"));
+    let table = imia::diesel::DieselRememberStore::<imia::diesel::SqliteConnection>::with_table(pool.clone(), "a b");
+    assert!(matches!(
+        table,
+        Err(imia::error::ConfigError::InvalidIdentifier { what: "table", .. })
+    ));
     assert!(!build("users", "stamp = 'x'"));
 }
 
