@@ -131,8 +131,48 @@ pub fn remember_sql(dialect: Dialect, table: &str) -> String {
     }
 }
 
+/// Where [`run`] and [`run_named`] create the tables: a pool (`&pool`: one connection is taken
+/// from it for the duration) or a connection you hold (`&mut conn`).
+pub trait MigrationTarget {
+    /// Creates the tables (named as given) through this target.
+    #[doc(hidden)]
+    fn migrate(self, users: &str, sessions: &str, remember: &str) -> impl Future<Output = Result<(), ProviderError>>;
+}
+
+impl<C: Backend> MigrationTarget for &mut C {
+    fn migrate(self, users: &str, sessions: &str, remember: &str) -> impl Future<Output = Result<(), ProviderError>> {
+        migrate_connection(self, users, sessions, remember)
+    }
+}
+
+macro_rules! pool_target {
+    ($(#[$cfg:meta])* $conn:ty) => {
+        $(#[$cfg])*
+        impl MigrationTarget for &super::Pool<$conn> {
+            async fn migrate(self, users: &str, sessions: &str, remember: &str) -> Result<(), ProviderError> {
+                let mut conn = <$conn as Backend>::checkout(self).await?;
+                migrate_connection(&mut *conn, users, sessions, remember).await
+            }
+        }
+    };
+}
+
+pool_target!(
+    #[cfg(feature = "sqlite")]
+    super::SqliteConnection
+);
+pool_target!(
+    #[cfg(feature = "postgres")]
+    diesel_async::AsyncPgConnection
+);
+pool_target!(
+    #[cfg(feature = "mysql")]
+    diesel_async::AsyncMysqlConnection
+);
+
 /// Creates the reference `users` table, the `imia_sessions` table and the
-/// `imia_remember_tokens` table when they are missing.
+/// `imia_remember_tokens` table when they are missing, and adds the columns later versions use
+/// to tables an earlier version made. Give it the pool (`&pool`) or a connection (`&mut conn`).
 ///
 /// # Examples
 ///
@@ -143,9 +183,10 @@ pub fn remember_sql(dialect: Dialect, table: &str) -> String {
 /// # actix_rt::System::new().block_on(async {
 /// let options = PoolOptions { max_size: 1, ..PoolOptions::default() }; // one in-memory database
 /// let pool = sqlite_pool(":memory:", &options).unwrap();
+/// migrations::run(&pool).await.unwrap();
+/// migrations::run(&pool).await.unwrap(); // safe on every start
 /// let mut conn = <SqliteConnection as Backend>::checkout(&pool).await.unwrap();
-/// migrations::run(&mut *conn).await.unwrap();
-/// migrations::run(&mut *conn).await.unwrap(); // safe on every start
+/// migrations::run(&mut *conn).await.unwrap(); // or on a connection you hold
 /// # });
 /// # }
 /// ```
@@ -153,8 +194,8 @@ pub fn remember_sql(dialect: Dialect, table: &str) -> String {
 /// # Errors
 ///
 /// [`ProviderError`] when the database is unreachable or refuses the statements.
-pub async fn run<C: Backend>(conn: &mut C) -> Result<(), ProviderError> {
-    run_named(conn, "users", "imia_sessions", "imia_remember_tokens").await
+pub async fn run(target: impl MigrationTarget) -> Result<(), ProviderError> {
+    target.migrate("users", "imia_sessions", "imia_remember_tokens").await
 }
 
 /// Like [`run`], with other table names (plain identifiers).
@@ -162,7 +203,16 @@ pub async fn run<C: Backend>(conn: &mut C) -> Result<(), ProviderError> {
 /// # Errors
 ///
 /// [`ProviderError`] when a name is not an identifier, or the database refuses the statements.
-pub async fn run_named<C: Backend>(
+pub async fn run_named(
+    target: impl MigrationTarget,
+    users: &str,
+    sessions: &str,
+    remember: &str,
+) -> Result<(), ProviderError> {
+    target.migrate(users, sessions, remember).await
+}
+
+async fn migrate_connection<C: Backend>(
     conn: &mut C,
     users: &str,
     sessions: &str,
