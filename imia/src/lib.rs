@@ -143,6 +143,8 @@ pub use crate::{
 #[cfg(feature = "macros")]
 pub use imia_macros::{UserLike, protected};
 #[cfg(feature = "session")]
+pub use login::Auth;
+#[cfg(feature = "session")]
 pub use session_timeout::TimeoutSessionStore;
 #[cfg(feature = "session")]
 pub use strict_store::{SESSION_ORIGIN_KEY, StrictSessionStore};

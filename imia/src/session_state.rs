@@ -71,6 +71,11 @@ pub(crate) fn stored_login(session: &Session) -> Result<Option<StoredLogin>, Ses
     }))
 }
 
+/// The id of the user the request's session is logged in as (checked or not).
+pub(crate) fn session_user_id(req: &HttpRequest) -> Option<String> {
+    req.get_session().get::<String>(SESSION_USER_KEY).ok().flatten()
+}
+
 /// Whether the request's session holds a login (a valid one or not).
 pub(crate) fn has_login(req: &HttpRequest) -> bool {
     req.get_session().contains_key(SESSION_USER_KEY)

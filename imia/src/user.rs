@@ -68,6 +68,35 @@ pub trait UserLike: Send + Sync + 'static {
         ""
     }
 
+    /// Replaces the stored password hash of this value; `false` when the type cannot (the
+    /// default). Providers that keep users in memory store password changes and rehashes through
+    /// it ([`InMemoryProvider`](crate::provider::InMemoryProvider)); database providers write the
+    /// column instead. `#[derive(UserLike)]` writes the password-hash field.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use imia::UserLike;
+    ///
+    /// struct User { id: u32, hash: String }
+    ///
+    /// impl UserLike for User {
+    ///     fn id(&self) -> Cow<'_, str> { self.id.to_string().into() }
+    ///     fn hashed_password(&self) -> &str { &self.hash }
+    ///     fn set_hashed_password(&mut self, hash: &str) -> bool {
+    ///         hash.clone_into(&mut self.hash);
+    ///         true
+    ///     }
+    /// }
+    ///
+    /// let mut user = User { id: 1, hash: "$argon2id$old".into() };
+    /// assert!(user.set_hashed_password("$argon2id$new"));
+    /// assert_eq!(user.hashed_password(), "$argon2id$new");
+    /// ```
+    fn set_hashed_password(&mut self, hash: &str) -> bool {
+        let _ = hash;
+        false
+    }
+
     /// The user's security stamp: an opaque value (a random string, or a counter) that changes
     /// whenever every session of the user must end: when remember-me detects a stolen token, and
     /// when you log the user out everywhere. It is folded into the session fingerprint (and into

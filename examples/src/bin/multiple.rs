@@ -42,7 +42,7 @@ use actix_web::{
     web,
 };
 use imia::{
-    Authentication, CurrentUser, SecretKey, UserLike as _,
+    Authentication, CurrentUser, Fallback, SecretKey, UserLike as _,
     authenticator::{ApiKeyAuthenticator, SessionAuthenticator, TokenAuthenticator},
     login::{LoginError, LoginManager},
     password::InsecurePlaintextVerifier,
@@ -209,7 +209,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .include("/login")
         // Anonymous browsers go to `/login?next=<where they were>` (303); API clients (an
         // `Authorization` header, or `Accept: application/json`) get 401 instead.
-        .redirect_to("/login")
+        .login_url("/login")
+        .fallback(Fallback::Redirect)
         .build()?;
 
     // The session cookie is signed with a key derived from the same secret.

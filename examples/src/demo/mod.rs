@@ -325,8 +325,7 @@ impl Demo {
             .cookie_content_security(CookieContentSecurity::Private)
             .build();
         App::new()
-            .app_data(web::Data::new(self.logins.clone()))
-            .app_data(web::Data::new(self.remember.clone()))
+            .app_data(self.logins.handle())
             .app_data(web::Data::new(self.impersonation.clone()))
             .service(
                 web::scope("/api")

@@ -5,24 +5,13 @@ use actix_web::{
     http::header::{self, CacheControl, CacheDirective, HeaderValue},
     web,
 };
-use imia::{
-    CurrentUser, UserToken,
-    login::{LoginError, LoginManager},
-    password::Argon2Hasher,
-    protected,
-    redirect::safe_next,
-};
+use imia::{Auth, CurrentUser, UserToken, login::LoginError, protected, redirect::safe_next};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::escape_html as escape;
 
-use super::users::{DemoUser, DemoUsers};
-
-/// The demo's login manager, as app data.
-pub type Logins = web::Data<LoginManager<DemoUsers, Argon2Hasher>>;
-/// The demo's remember-me handle, as app data.
-pub type Remember = web::Data<super::DemoRemember>;
+use super::users::DemoUser;
 
 /// Where a login goes without a (safe) `next`.
 pub const HOME: &str = "/app";
@@ -100,13 +89,12 @@ pub struct LoginForm {
 }
 
 /// `POST /login`.
-pub async fn login(req: HttpRequest, logins: Logins, remember: Remember, form: web::Form<LoginForm>) -> HttpResponse {
+pub async fn login(mut auth: Auth<DemoUser>, form: web::Form<LoginForm>) -> HttpResponse {
     let form = form.into_inner();
-    match logins.login(&req, &form.username, &form.password).await {
-        Ok(token) => {
+    match auth.login(&form.username, &form.password).await {
+        Ok(_) => {
             if form.remember_me.is_some()
-                && let Some(user) = token.user::<DemoUser>()
-                && let Err(err) = remember.remember(&req, user).await
+                && let Err(err) = auth.remember().await
             {
                 // The login stands; only the long-lived cookie is missing.
                 tracing::error!(error.display = %err, "could not issue a remember-me token");
@@ -139,11 +127,9 @@ pub async fn login(req: HttpRequest, logins: Logins, remember: Remember, form: w
 }
 
 /// `POST /logout`: ends the session and revokes the remember-me token.
-pub async fn logout(req: HttpRequest, remember: Remember) -> HttpResponse {
-    if let Err(err) = remember.forget(&req).await {
-        tracing::error!(error.display = %err, "could not revoke the remember-me token");
-    }
-    imia::login::logout(&req);
+pub async fn logout(mut auth: Auth<DemoUser>) -> HttpResponse {
+    // A failure to revoke the token is logged by the library; the session is gone either way.
+    let _ = auth.logout().await;
     no_store(
         HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/login"))
@@ -202,15 +188,11 @@ pub struct PasswordForm {
 
 /// `POST /account/password`.
 pub async fn change_password(
-    req: HttpRequest,
-    user: CurrentUser<DemoUser>,
-    logins: Logins,
+    _user: CurrentUser<DemoUser>, // anonymous visitors: the login page, or 401 for API clients
+    auth: Auth<DemoUser>,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    match logins
-        .change_password(&req, &user, &form.current_password, &form.new_password)
-        .await
-    {
+    match auth.change_password(&form.current_password, &form.new_password).await {
         Ok(()) => no_store(
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, HOME))
@@ -225,6 +207,11 @@ pub async fn change_password(
             HttpResponse::BadRequest(),
             "Change your password",
             "<p>That new password cannot be used.</p><p><a href=\"/app\">Back</a></p>",
+        )),
+        Err(LoginError::Impersonating) => no_store(page(
+            HttpResponse::Forbidden(),
+            "Change your password",
+            "<p>Passwords cannot be changed while impersonating.</p><p><a href=\"/app\">Back</a></p>",
         )),
         Err(other) => {
             tracing::error!(error.display = %other, "password change failed on the server side");

@@ -46,6 +46,10 @@ pub enum LoginError {
     /// touched.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The request is impersonating a user: account changes (a password change) are refused,
+    /// so that staff acting as a user cannot change the user's credentials. 403.
+    #[error("refused while impersonating")]
+    Impersonating,
     /// Too many password checks are queued. 503.
     #[error("password checks are saturated")]
     Busy,
@@ -59,6 +63,7 @@ impl ResponseError for LoginError {
         match self {
             Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::InvalidNewPassword => StatusCode::BAD_REQUEST,
+            Self::Impersonating => StatusCode::FORBIDDEN,
             Self::Guard(err) => err.as_response_error().status_code(),
             Self::Provider(err) => err.status(),
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -93,6 +98,7 @@ mod tests {
         assert_eq!(LoginError::InvalidCredentials.status_code(), 401);
         assert_eq!(LoginError::Busy.status_code(), 503);
         assert_eq!(LoginError::InvalidNewPassword.status_code(), 400);
+        assert_eq!(LoginError::Impersonating.status_code(), 403);
         assert_eq!(LoginError::from(PasswordError::TooLong).status_code(), 401);
         let guard = LoginError::Guard(actix_web::error::ErrorForbidden("closed"));
         assert_eq!(guard.status_code(), 403);

@@ -24,20 +24,25 @@
 
 use std::{fmt, sync::Arc};
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage as _, HttpRequest};
 
+mod auth;
 mod error;
 mod guard;
 
 use self::guard::DynGuard;
-pub use self::{error::LoginError, guard::LoginGuard};
+pub use self::{
+    auth::{Auth, Logins},
+    error::LoginError,
+    guard::LoginGuard,
+};
 pub use crate::session_state::{login_user, logout, update_session_auth_hash};
 pub use crate::throttle::{Attempt, InMemoryThrottle, LoginThrottle};
 use crate::{
     SecretKey, UserToken,
     password::{PasswordError, PasswordHasher, check_password, spend_one_check},
     provider::UserProvider,
-    session_state::{establish, renew_fingerprint},
+    session_state::{establish, renew_fingerprint, session_user_id},
     throttle::DynThrottle,
     user::UserLike,
 };
@@ -331,6 +336,13 @@ where
         new: &str,
     ) -> Result<(), LoginError> {
         let inner = &*self.inner;
+        if req
+            .extensions()
+            .get::<UserToken>()
+            .is_some_and(UserToken::is_impersonated)
+        {
+            return Err(LoginError::Impersonating);
+        }
         // The same check as a login (an inactive user or one without a password never matches),
         // and it counts towards the same throttle: a stolen session must not become an
         // unthrottled oracle for the account's password.
@@ -413,6 +425,117 @@ where
         if let Some(remember) = &inner.remember {
             remember.password_changed(req, user_id).await?;
         }
+        // Only this user's own session is renewed: an administrator who resets someone else's
+        // password keeps their session as it is.
+        if session_user_id(req).as_deref() != Some(user_id) {
+            return Ok(());
+        }
         renew_fingerprint(req, &inner.secret.user_fingerprint(&user))
+    }
+
+    /// Logs `user` in without checking a password (after a sign-up, or a confirmed e-mail
+    /// address): renews the session like a login. See [`login_user`].
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the session cannot store the values.
+    pub fn login_user(&self, req: &HttpRequest, user: P::User) -> Result<UserToken, LoginError> {
+        login_user(req, user, &self.inner.secret)
+    }
+
+    /// Issues a remember-me token for `user` (after a login with "remember me" ticked) and
+    /// queues its cookie, through [`remember_me`](LoginManagerBuilder::remember_me).
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the manager has no remember-me, [`LoginError::Provider`]
+    /// when the token store fails.
+    pub async fn remember(&self, req: &HttpRequest, user: &P::User) -> Result<(), LoginError> {
+        let Some(remember) = &self.inner.remember else {
+            return Err(LoginError::Internal(
+                "remember-me is not configured: LoginManagerBuilder::remember_me".into(),
+            ));
+        };
+        remember.issue(req, user).await?;
+        Ok(())
+    }
+
+    /// Logs out: revokes the remember-me token presented with `req` (with
+    /// [`remember_me`](LoginManagerBuilder::remember_me)), then purges the session and makes the
+    /// request anonymous ([`logout`]). The session is purged even when the token store fails.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Provider`] when the remember-me store failed.
+    pub async fn logout(&self, req: &HttpRequest) -> Result<(), LoginError> {
+        let revoked = match &self.inner.remember {
+            Some(remember) => remember.forget(req).await,
+            None => Ok(()),
+        };
+        logout(req);
+        revoked.map_err(|err| {
+            tracing::error!(error.display = %err, "could not revoke the remember-me token at logout");
+            LoginError::from(err)
+        })
+    }
+
+    /// Logs the request's real user out everywhere: rotates their security stamp
+    /// ([`UserProvider::rotate_security_stamp`]), so that every session of theirs is anonymous
+    /// at its next request whatever the session store; revokes every remember-me token of
+    /// theirs; and logs this request out ([`logout`](Self::logout)). An anonymous request is
+    /// just logged out.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the provider keeps no security stamps (the other sessions
+    /// stay logged in until they expire), [`LoginError::Provider`] when a store fails. This
+    /// request is logged out in every case.
+    pub async fn logout_everywhere(&self, req: &HttpRequest) -> Result<(), LoginError> {
+        let user_id = req
+            .extensions()
+            .get::<UserToken>()
+            .and_then(|token| token.real().id().map(|id| id.into_owned()))
+            .or_else(|| session_user_id(req));
+        let mut result = Ok(());
+        if let Some(user_id) = &user_id {
+            result = self.end_every_session(user_id).await;
+        }
+        let logged_out = self.logout(req).await;
+        if let Some(user_id) = &user_id {
+            tracing::info!(user.id = %user_id, ended_by = %user_id, "logged out everywhere");
+        }
+        result.and(logged_out)
+    }
+
+    /// Ends every session and remember-me token of the user with id `user_id`: by rotating
+    /// their security stamp and revoking their tokens. For administrators ending another user's
+    /// sessions, and for [`logout_everywhere`](Self::logout_everywhere).
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the provider keeps no security stamps, or does not know the
+    /// user; [`LoginError::Provider`] when a store fails. The tokens are revoked in every case.
+    pub async fn end_every_session(&self, user_id: &str) -> Result<(), LoginError> {
+        let rotated = self.inner.provider.rotate_security_stamp(user_id).await;
+        let revoked = match &self.inner.remember {
+            Some(remember) => remember.revoke_user(user_id).await.map(drop),
+            None => Ok(()),
+        };
+        match rotated? {
+            true => {}
+            false => {
+                tracing::error!(
+                    user.id = %user_id,
+                    "could not end the user's sessions: the provider keeps no security stamp for them \
+                     (UserProvider::rotate_security_stamp)"
+                );
+                return Err(LoginError::Internal(
+                    "the user provider keeps no security stamps".into(),
+                ));
+            }
+        }
+        revoked?;
+        tracing::info!(user.id = %user_id, "every session of the user ended");
+        Ok(())
     }
 }

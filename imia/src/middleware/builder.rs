@@ -90,7 +90,7 @@ tuple_authenticators!(A B C D E F G H);
 /// ```
 /// use std::borrow::Cow;
 /// use imia::{
-///     Authentication, PathPattern, UserLike,
+///     Authentication, Fallback, PathPattern, UserLike,
 ///     authenticator::{ApiKeyAuthenticator, SessionAuthenticator},
 ///     error::ConfigError,
 ///     provider::InMemoryProvider,
@@ -109,7 +109,8 @@ tuple_authenticators!(A B C D E F G H);
 ///     .authenticator(ApiKeyAuthenticator::new(users.clone()))
 ///     .exclude("/static")
 ///     .exclude(PathPattern::exact("/health"))
-///     .redirect_to("/login") // anonymous browsers go to the login page
+///     .login_url("/login")
+///     .fallback(Fallback::Redirect) // anonymous browsers go to the login page
 ///     .build()
 ///     .unwrap();
 /// # let _ = pages;
@@ -148,13 +149,13 @@ impl fmt::Debug for AuthenticationBuilder {
 
 impl AuthenticationBuilder {
     /// Every setting at its default: no authenticator yet, all paths covered,
-    /// [`Fallback::Nothing`], [`OnRejected::Respond`], no login URL, preflights not exempt.
+    /// [`Fallback::Anonymous`], [`OnRejected::Respond`], no login URL, preflights not exempt.
     pub(super) fn new() -> Self {
         Self {
             authenticators: Vec::new(),
             include: Vec::new(),
             exclude: Vec::new(),
-            fallback: Fallback::Nothing,
+            fallback: Fallback::Anonymous,
             on_rejected: OnRejected::Respond,
             login_url: None,
             allow_preflight: false,
@@ -190,7 +191,7 @@ impl AuthenticationBuilder {
         self
     }
 
-    /// What to do when nobody authenticated on a covered path. Default: [`Fallback::Nothing`].
+    /// What to do when nobody authenticated on a covered path. Default: [`Fallback::Anonymous`].
     pub fn fallback(mut self, fallback: Fallback) -> Self {
         self.fallback = fallback;
         self
@@ -212,6 +213,10 @@ impl AuthenticationBuilder {
     }
 
     /// Shorthand for `.login_url(url).fallback(Fallback::Redirect)`.
+    #[deprecated(
+        since = "0.2.0",
+        note = "one name for the login page: use `.login_url(url).fallback(Fallback::Redirect)`"
+    )]
     pub fn redirect_to(self, url: impl Into<String>) -> Self {
         self.login_url(url).fallback(Fallback::Redirect)
     }

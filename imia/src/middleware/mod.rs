@@ -110,7 +110,7 @@ pub struct Authentication {
 
 impl Authentication {
     /// Authenticates with `authenticators` (one, or a tuple of up to eight, tried in order),
-    /// with every other setting at its default: all paths covered, [`Fallback::Nothing`],
+    /// with every other setting at its default: all paths covered, [`Fallback::Anonymous`],
     /// [`OnRejected::Respond`].
     pub fn new(authenticators: impl IntoAuthenticators) -> Self {
         let mut builder = Self::builder();
@@ -267,7 +267,7 @@ fn apply_fallback(config: &Config, req: &HttpRequest) -> Result<(), AuthError> {
         || config.login_path.as_deref() == Some(req.match_info().as_str());
     match config.fallback {
         _ if exempt => Ok(()),
-        Fallback::Nothing => Ok(()),
+        Fallback::Anonymous => Ok(()),
         Fallback::Error => Err(AuthError::Unauthenticated(config.policy.challenge())),
         Fallback::Redirect => Err(AuthError::Unauthenticated(config.policy.denial(req))),
     }
@@ -278,7 +278,7 @@ fn apply_fallback(config: &Config, req: &HttpRequest) -> Result<(), AuthError> {
 fn exempt_preflight(config: &Config, req: &HttpRequest) -> bool {
     config.allow_preflight
         && is_preflight(req)
-        && config.fallback != Fallback::Nothing
+        && config.fallback != Fallback::Anonymous
         && config.login_path.as_deref() != Some(req.match_info().as_str())
         && config.protection.covers(req.path(), req.match_info().as_str())
 }
@@ -369,7 +369,8 @@ mod tests {
         for bad in ["https://evil.example/login", "//evil.example", "login"] {
             let r = Authentication::builder()
                 .authenticator(ApiKeyAuthenticator::new(users()))
-                .redirect_to(bad)
+                .login_url(bad)
+                .fallback(Fallback::Redirect)
                 .build();
             assert!(matches!(r, Err(ConfigError::InvalidLoginUrl(_))), "{bad}");
         }
@@ -398,7 +399,8 @@ mod tests {
     fn fallback_exempts_the_login_page_and_preflight() {
         let auth = Authentication::builder()
             .authenticator(ApiKeyAuthenticator::new(users()))
-            .redirect_to("/login?lang=en")
+            .login_url("/login?lang=en")
+            .fallback(Fallback::Redirect)
             .allow_preflight(true)
             .build()
             .unwrap();
@@ -421,7 +423,8 @@ mod tests {
     fn redirect_fallback_gives_api_clients_a_401() {
         let auth = Authentication::builder()
             .authenticator(ApiKeyAuthenticator::new(users()))
-            .redirect_to("/login")
+            .login_url("/login")
+            .fallback(Fallback::Redirect)
             .build()
             .unwrap();
         let api = TestRequest::get()

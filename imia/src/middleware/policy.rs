@@ -23,7 +23,7 @@ use crate::{error::Denial, redirect};
 ///
 /// # actix_rt::System::new().block_on(async {
 /// let users = InMemoryProvider::new([User]);
-/// for (fallback, status) in [(Fallback::Nothing, 200), (Fallback::Error, 401)] {
+/// for (fallback, status) in [(Fallback::Anonymous, 200), (Fallback::Error, 401)] {
 ///     let auth = Authentication::builder()
 ///         .authenticator(TokenAuthenticator::bearer(users.clone()))
 ///         .fallback(fallback)
@@ -39,14 +39,25 @@ use crate::{error::Denial, redirect};
 #[non_exhaustive]
 pub enum Fallback {
     /// Let the request through as anonymous; handlers decide (with [`CurrentUser`](crate::CurrentUser)
-    /// or `#[protected]`). The default, as in the original library.
+    /// or `#[protected]`). The default, as in the original library. (Named like
+    /// [`OnRejected::Anonymous`], which lets rejected credentials through the same way.)
     #[default]
-    Nothing,
+    Anonymous,
     /// Answer 401 with a `WWW-Authenticate` challenge from every authenticator that has one.
     Error,
     /// Redirect browsers to the login URL with a relative `next` (303 See Other); API clients
     /// (an `Authorization` header, or `Accept` with JSON but not HTML) get the 401 instead.
     Redirect,
+}
+
+impl Fallback {
+    /// The former name of [`Fallback::Anonymous`].
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `Fallback::Anonymous`, like `OnRejected::Anonymous`"
+    )]
+    #[allow(non_upper_case_globals)]
+    pub const Nothing: Fallback = Fallback::Anonymous;
 }
 
 /// What the middleware does when an authenticator rejects the credentials it found.

@@ -271,6 +271,16 @@ impl<U: UserLike + Clone> UserProvider for InMemoryProvider<U> {
         Ok(index.lookup(&index.tokens, "token", token)?.cloned())
     }
 
+    /// Stores the hash through [`UserLike::set_hashed_password`]: `false` when the user type
+    /// cannot store one, or the user is gone.
+    async fn update_password_hash(&self, user: &U, new_hash: &str) -> Result<bool, ProviderError> {
+        Ok(self
+            .write()
+            .users
+            .get_mut(user.id().as_ref())
+            .is_some_and(|stored| stored.set_hashed_password(new_hash)))
+    }
+
     /// Rotates the stamp through [`UserLike::set_security_stamp`]: `false` when the user type
     /// keeps no stamp.
     async fn rotate_security_stamp(&self, user_id: &str) -> Result<bool, ProviderError> {

@@ -453,8 +453,22 @@ where
     }
 }
 
-/// What a [`LoginManager`](crate::login::LoginManager) calls to revoke a user's remember-me
-/// tokens when their password changes.
+/// What a [`LoginManager`](crate::login::LoginManager) (and the [`Auth`](crate::Auth) extractor)
+/// calls on the app's remember-me: issue a token at login, revoke it at logout, revoke a user's
+/// tokens when their password changes or they log out everywhere. [`RememberMe`] implements it;
+/// pass it to [`LoginManagerBuilder::remember_me`](crate::login::LoginManagerBuilder::remember_me).
+///
+/// # Examples
+///
+/// ```
+/// use imia::{SecretKey, UserLike, provider::InMemoryProvider, remember::{InMemoryRememberStore, RememberMe, RevokeTokens}};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32 }
+///
+/// fn takes(_: impl RevokeTokens) {}
+/// takes(RememberMe::new(InMemoryProvider::new([User { id: 1 }]), InMemoryRememberStore::new(), SecretKey::generate()));
+/// ```
 pub trait RevokeTokens: Send + Sync + 'static {
     /// Revokes every token of the user with id `user_id`.
     fn revoke_user<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<u64, ProviderError>>;
@@ -466,6 +480,16 @@ pub trait RevokeTokens: Send + Sync + 'static {
         req: &'a HttpRequest,
         user_id: &'a str,
     ) -> LocalBoxFuture<'a, Result<u64, ProviderError>>;
+
+    /// Issues a token for `user` and queues its cookie: see [`RememberMe::remember`].
+    fn issue<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a dyn UserLike,
+    ) -> LocalBoxFuture<'a, Result<(), ProviderError>>;
+
+    /// Revokes the token presented with `req` and clears the cookie: see [`RememberMe::forget`].
+    fn forget<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), ProviderError>>;
 }
 
 impl<P: UserProvider, S: RememberStore> RevokeTokens for RememberMe<P, S> {
@@ -479,6 +503,18 @@ impl<P: UserProvider, S: RememberStore> RevokeTokens for RememberMe<P, S> {
         user_id: &'a str,
     ) -> LocalBoxFuture<'a, Result<u64, ProviderError>> {
         Box::pin(RememberMe::password_changed(self, req, user_id))
+    }
+
+    fn issue<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a dyn UserLike,
+    ) -> LocalBoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.remember(req, user))
+    }
+
+    fn forget<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(RememberMe::forget(self, req))
     }
 }
 

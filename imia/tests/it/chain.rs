@@ -133,7 +133,8 @@ async fn redirect_fallback_sends_browsers_to_login_with_next() {
     let auth = Authentication::builder()
         .authenticator(ApiKeyAuthenticator::new(users()))
         .authenticator(TokenAuthenticator::bearer(users()))
-        .redirect_to("/login")
+        .login_url("/login")
+        .fallback(Fallback::Redirect)
         .build()
         .unwrap();
     let app = atest::init_service(auth_app(auth)).await;
@@ -156,7 +157,8 @@ async fn redirect_fallback_sends_browsers_to_login_with_next() {
 async fn redirect_for_a_post_uses_303() {
     let auth = Authentication::builder()
         .authenticator(ApiKeyAuthenticator::new(users()))
-        .redirect_to("/login")
+        .login_url("/login")
+        .fallback(Fallback::Redirect)
         .build()
         .unwrap();
     let app = atest::init_service(auth_app(auth)).await;
@@ -169,7 +171,7 @@ async fn redirect_for_a_post_uses_303() {
 async fn nothing_fallback_lets_anonymous_requests_through() {
     let auth = Authentication::builder()
         .authenticator(ApiKeyAuthenticator::new(users()))
-        .fallback(Fallback::Nothing)
+        .fallback(Fallback::Anonymous)
         .build()
         .unwrap();
     let app = atest::init_service(auth_app(auth)).await;

@@ -91,7 +91,7 @@ async fn current_user_redirects_browsers_when_a_login_url_is_set() {
     assert_eq!(r.header("location"), Some("/login?next=%2Fme"));
     let r = send(&app, get("/me").insert_header(("Accept", "application/json"))).await;
     assert_eq!(r.status, 401);
-    // The middleware itself still lets anonymous requests through (Fallback::Nothing).
+    // The middleware itself still lets anonymous requests through (Fallback::Anonymous).
     assert_eq!(send(&app, get("/token")).await.body, "Anonymous");
 }
 

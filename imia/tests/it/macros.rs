@@ -152,7 +152,7 @@ fn api_auth(fallback: Fallback, login_url: Option<&str>) -> Authentication {
 
 #[actix_web::test]
 async fn protected_answers_200_401_403() {
-    let app = atest::init_service(app_with(api_auth(Fallback::Nothing, None))).await;
+    let app = atest::init_service(app_with(api_auth(Fallback::Anonymous, None))).await;
     let cases: &[(&str, &str, u16, &str)] = &[
         ("/members", "", 401, ""),
         ("/members", "t-user", 200, "hello user@example.com"),
@@ -185,7 +185,7 @@ async fn protected_answers_200_401_403() {
 
 #[actix_web::test]
 async fn protected_redirects_browsers_when_a_login_url_is_set() {
-    for fallback in [Fallback::Nothing, Fallback::Redirect] {
+    for fallback in [Fallback::Anonymous, Fallback::Redirect] {
         let app = atest::init_service(app_with(api_auth(fallback, Some("/login")))).await;
         let r = send(&app, get("/admin?x=1").insert_header(("Accept", "text/html"))).await;
         assert_eq!(r.status, 303);
@@ -208,7 +208,7 @@ async fn protected_under_the_error_fallback() {
 
 #[actix_web::test]
 async fn inactive_users_are_anonymous_to_protected_handlers() {
-    let app = atest::init_service(app_with(api_auth(Fallback::Nothing, None))).await;
+    let app = atest::init_service(app_with(api_auth(Fallback::Anonymous, None))).await;
     // The token belongs to an inactive user: rejected by the middleware itself.
     assert_eq!(send(&app, get("/admin?apikey=t-gone")).await.status, 401);
 }
@@ -315,7 +315,7 @@ const MALFORMED: &str = r#"{"amount": "#;
 
 #[actix_web::test]
 async fn protected_refuses_anonymous_callers_before_any_extractor_runs() {
-    let (app, runs) = invoice_app(api_auth(Fallback::Nothing, Some("/login")));
+    let (app, runs) = invoice_app(api_auth(Fallback::Anonymous, Some("/login")));
     let app = atest::init_service(app).await;
 
     // An API client gets the 401 of the middleware, not serde's complaint about the body.
@@ -338,7 +338,7 @@ async fn protected_refuses_anonymous_callers_before_any_extractor_runs() {
 
 #[actix_web::test]
 async fn protected_forbids_a_user_without_the_scope_before_reading_the_body() {
-    let (app, runs) = invoice_app(api_auth(Fallback::Nothing, None));
+    let (app, runs) = invoice_app(api_auth(Fallback::Anonymous, None));
     let app = atest::init_service(app).await;
     for token in ["t-user", "t-root"] {
         let (req, reads) = post_invoice(MALFORMED, &[("Authorization", &format!("Bearer {token}"))]);
@@ -352,7 +352,7 @@ async fn protected_forbids_a_user_without_the_scope_before_reading_the_body() {
 
 #[actix_web::test]
 async fn protected_runs_the_extractors_for_allowed_callers() {
-    let (app, runs) = invoice_app(api_auth(Fallback::Nothing, None));
+    let (app, runs) = invoice_app(api_auth(Fallback::Anonymous, None));
     let app = atest::init_service(app).await;
     let bill = [("Authorization", "Bearer t-bill")];
 
@@ -378,7 +378,7 @@ async fn protected_runs_the_extractors_for_allowed_callers() {
 #[actix_web::test]
 async fn protected_keeps_the_apps_extractor_configs() {
     let app = App::new()
-        .wrap(api_auth(Fallback::Nothing, None))
+        .wrap(api_auth(Fallback::Anonymous, None))
         .app_data(web::JsonConfig::default().error_handler(|err, _| {
             InternalError::from_response(err, HttpResponse::UnprocessableEntity().body("bad invoice")).into()
         }))

@@ -16,6 +16,8 @@ macro_rules! TestApp {
 }
 
 mod api_key;
+#[cfg(feature = "session")]
+mod auth;
 mod basic;
 mod chain;
 mod common;

@@ -1,0 +1,435 @@
+//! One handle for logging in and out: the [`Auth`] extractor, configured once on the app
+//! with a [`Logins`] handle.
+
+use std::{any::type_name, fmt, sync::Arc};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+
+use super::{LoginError, LoginManager};
+use crate::{
+    SecretKey, UserToken, error::AuthError, extract::token_of, password::PasswordHasher, provider::UserProvider,
+    user::UserLike,
+};
+
+/// The app's [`LoginManager`] for users of type `U`, with its provider and hasher types erased:
+/// what [`Auth`] uses. Register it once with `App::app_data`; extract it (or
+/// `web::Data<Logins<U>>`) in handlers that need the manager itself.
+///
+/// Made by [`LoginManager::handle`] or `Logins::from(manager)`. Cloning it is cheap.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::App;
+/// use imia::{SecretKey, UserLike, login::{LoginManager, Logins}, password::Argon2Hasher, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, email: String, password_hash: String }
+///
+/// let users = InMemoryProvider::new(Vec::<User>::new());
+/// let logins: Logins<User> = LoginManager::new(users, Argon2Hasher::default(), SecretKey::generate()).handle();
+/// let app = App::new().app_data(logins.clone());
+/// # let _ = app;
+/// ```
+pub struct Logins<U> {
+    inner: Arc<dyn Manage<U>>,
+}
+
+impl<U> Clone for Logins<U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<U> fmt::Debug for Logins<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logins")
+            .field("user", &type_name::<U>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, H> From<LoginManager<P, H>> for Logins<P::User>
+where
+    P: UserProvider,
+    P::User: Clone,
+    H: PasswordHasher,
+{
+    fn from(manager: LoginManager<P, H>) -> Self {
+        Self {
+            inner: Arc::new(manager),
+        }
+    }
+}
+
+impl<P, H> LoginManager<P, H>
+where
+    P: UserProvider,
+    P::User: Clone,
+    H: PasswordHasher,
+{
+    /// This manager as a [`Logins`] handle: register it with `App::app_data` for [`Auth`].
+    pub fn handle(&self) -> Logins<P::User> {
+        Logins::from(self.clone())
+    }
+}
+
+impl<U: UserLike> Logins<U> {
+    /// The handle registered on the request's app: `Logins<U>` or `web::Data<Logins<U>>`.
+    fn of(req: &HttpRequest) -> Option<Self> {
+        req.app_data::<Self>()
+            .cloned()
+            .or_else(|| req.app_data::<web::Data<Self>>().map(|data| Self::clone(data)))
+    }
+
+    /// Checks `username` and `password` and logs the user in: see [`LoginManager::login`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LoginManager::login`].
+    pub async fn login(&self, req: &HttpRequest, username: &str, password: &str) -> Result<UserToken, LoginError> {
+        self.inner.login(req, username, password).await
+    }
+
+    /// Logs `user` in without a password (after a sign-up): see [`LoginManager::login_user`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LoginManager::login_user`].
+    pub fn login_user(&self, req: &HttpRequest, user: U) -> Result<UserToken, LoginError> {
+        crate::session_state::login_user(req, user, self.inner.secret())
+    }
+
+    /// Ends every session and remember-me token of the user with id `user_id` (an
+    /// administrator ending another user's sessions): see [`LoginManager::end_every_session`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LoginManager::end_every_session`].
+    pub async fn end_every_session(&self, user_id: &str) -> Result<(), LoginError> {
+        self.inner.end_every_session(user_id).await
+    }
+
+    /// The secret key sessions are fingerprinted with.
+    pub fn secret(&self) -> &SecretKey {
+        self.inner.secret()
+    }
+}
+
+impl<U: UserLike> FromRequest for Logins<U> {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::of(req).ok_or_else(|| not_configured::<U>()))
+    }
+}
+
+fn not_configured<U>() -> AuthError {
+    tracing::error!(
+        user = type_name::<U>(),
+        "no Logins<{}> in the app's data: register `LoginManager::handle()` with `App::app_data`",
+        type_name::<U>()
+    );
+    AuthError::internal("no login manager is configured")
+}
+
+/// What [`Logins`] erases: a [`LoginManager`] of any provider and hasher for users of type `U`.
+trait Manage<U>: 'static {
+    fn secret(&self) -> &SecretKey;
+    fn login<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        username: &'a str,
+        password: &'a str,
+    ) -> LocalBoxFuture<'a, Result<UserToken, LoginError>>;
+    fn remember<'a>(&'a self, req: &'a HttpRequest, user: &'a U) -> LocalBoxFuture<'a, Result<(), LoginError>>;
+    fn logout<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>>;
+    fn logout_everywhere<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>>;
+    fn end_every_session<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<(), LoginError>>;
+    fn change_password<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a U,
+        current: &'a str,
+        new: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), LoginError>>;
+}
+
+impl<P, H> Manage<P::User> for LoginManager<P, H>
+where
+    P: UserProvider,
+    P::User: Clone,
+    H: PasswordHasher,
+{
+    fn secret(&self) -> &SecretKey {
+        LoginManager::secret(self)
+    }
+
+    fn login<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        username: &'a str,
+        password: &'a str,
+    ) -> LocalBoxFuture<'a, Result<UserToken, LoginError>> {
+        Box::pin(LoginManager::login(self, req, username, password))
+    }
+
+    fn remember<'a>(&'a self, req: &'a HttpRequest, user: &'a P::User) -> LocalBoxFuture<'a, Result<(), LoginError>> {
+        Box::pin(LoginManager::remember(self, req, user))
+    }
+
+    fn logout<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>> {
+        Box::pin(LoginManager::logout(self, req))
+    }
+
+    fn logout_everywhere<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>> {
+        Box::pin(LoginManager::logout_everywhere(self, req))
+    }
+
+    fn end_every_session<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<(), LoginError>> {
+        Box::pin(LoginManager::end_every_session(self, user_id))
+    }
+
+    fn change_password<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a P::User,
+        current: &'a str,
+        new: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), LoginError>> {
+        Box::pin(LoginManager::change_password(self, req, user, current, new))
+    }
+}
+
+/// Who is there, and the way to log in and out: one extractor for every handler that deals with
+/// logins, like axum-login's `AuthSession` or actix-identity's `Identity`.
+///
+/// Configure it once: register the app's [`LoginManager`] with
+/// `App::app_data(manager.handle())` (a [`Logins<U>`]). The [`Authentication`](crate::Authentication)
+/// middleware must run for the route (it finds who is there).
+///
+/// - [`user`](Self::user) and [`token`](Self::token): the current user (the impersonated one while
+///   impersonating) and the whole token; anonymous requests extract fine (`user()` is `None`).
+/// - [`login`](Self::login): checks a username and password, renews the session and stores the user.
+/// - [`remember`](Self::remember): issues a remember-me token for the logged-in user.
+/// - [`logout`](Self::logout): revokes this device's remember-me token and purges the session.
+/// - [`logout_everywhere`](Self::logout_everywhere): ends every session and remember-me token of the
+///   user, this one included.
+/// - [`change_password`](Self::change_password): checks the current password, stores the new one,
+///   ends the user's other sessions and keeps this one.
+///
+/// Serve the handlers that change the login on `POST`, behind
+/// [`csrf::SameOrigin`](crate::csrf::SameOrigin).
+///
+/// # Examples
+///
+/// ```
+/// use actix_session::{SessionMiddleware, storage::CookieSessionStore};
+/// use actix_web::{App, HttpResponse, cookie::Key, test, web};
+/// use imia::{Auth, Authentication, SecretKey, UserLike, authenticator::SessionAuthenticator, login::LoginManager,
+///            password::{Argon2Hasher, PasswordHasher}, provider::InMemoryProvider};
+/// use serde::Deserialize;
+///
+/// #[derive(Clone, UserLike)]
+/// struct User { id: u32, email: String, password_hash: String }
+///
+/// #[derive(Deserialize)]
+/// struct Credentials { username: String, password: String }
+///
+/// async fn login(mut auth: Auth<User>, form: web::Form<Credentials>) -> actix_web::Result<HttpResponse> {
+///     auth.login(&form.username, &form.password).await?; // 401 on bad credentials
+///     Ok(HttpResponse::SeeOther().insert_header(("Location", "/me")).finish())
+/// }
+///
+/// async fn me(auth: Auth<User>) -> HttpResponse {
+///     match auth.user() {
+///         Some(user) => HttpResponse::Ok().body(user.email.clone()),
+///         None => HttpResponse::Unauthorized().finish(),
+///     }
+/// }
+///
+/// async fn logout(mut auth: Auth<User>) -> actix_web::Result<HttpResponse> {
+///     auth.logout().await?;
+///     Ok(HttpResponse::SeeOther().insert_header(("Location", "/")).finish())
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let hasher = Argon2Hasher::default();
+/// let hash = hasher.hash("correct horse").await.unwrap();
+/// let users = InMemoryProvider::new([User { id: 1, email: "ada@example.com".into(), password_hash: hash }]);
+/// let secret = SecretKey::generate();
+/// let logins = LoginManager::new(users.clone(), hasher, secret.clone());
+///
+/// let app = test::init_service(
+///     App::new()
+///         .app_data(logins.handle()) // configured once
+///         .wrap(Authentication::new(SessionAuthenticator::new(users, secret)))
+///         .wrap(SessionMiddleware::new(CookieSessionStore::default(), Key::generate()))
+///         .route("/login", web::post().to(login))
+///         .route("/me", web::get().to(me))
+///         .route("/logout", web::post().to(logout)),
+/// )
+/// .await;
+///
+/// let req = test::TestRequest::post()
+///     .uri("/login")
+///     .set_form([("username", "ada@example.com"), ("password", "correct horse")])
+///     .to_request();
+/// let resp = test::call_service(&app, req).await;
+/// assert_eq!(resp.status(), 303);
+/// let session = resp.response().cookies().next().unwrap().into_owned();
+///
+/// let req = test::TestRequest::get().uri("/me").cookie(session).to_request();
+/// assert_eq!(test::call_and_read_body(&app, req).await, "ada@example.com");
+/// # });
+/// ```
+pub struct Auth<U> {
+    req: HttpRequest,
+    token: UserToken,
+    logins: Logins<U>,
+}
+
+impl<U> fmt::Debug for Auth<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: UserLike> Auth<U> {
+    /// Reads the handle from a request outside of handler arguments.
+    ///
+    /// # Errors
+    ///
+    /// As for the extractor: a 500 (logged) when the middleware did not run or no [`Logins<U>`]
+    /// is registered.
+    pub fn from_http_request(req: &HttpRequest) -> Result<Self, AuthError> {
+        let logins = Logins::of(req).ok_or_else(not_configured::<U>)?;
+        Ok(Self {
+            req: req.clone(),
+            token: token_of(req)?,
+            logins,
+        })
+    }
+
+    /// The token: who is there, in which state, with which scopes (anonymous when nobody is).
+    pub fn token(&self) -> &UserToken {
+        &self.token
+    }
+
+    /// The current user: the impersonated one while impersonating, `None` when anonymous.
+    pub fn user(&self) -> Option<&U> {
+        self.token.user::<U>()
+    }
+
+    /// Whether a user is logged in.
+    pub fn is_authenticated(&self) -> bool {
+        self.token.is_authenticated()
+    }
+
+    /// The [`Logins`] handle this extractor uses.
+    pub fn logins(&self) -> &Logins<U> {
+        &self.logins
+    }
+
+    /// Checks `username` and `password`; on success renews the session, stores the user in it,
+    /// and returns the new token (also [`token`](Self::token) from now on). See
+    /// [`LoginManager::login`] for what is checked, counted and logged.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::InvalidCredentials`] (401) for every credential problem; see [`LoginError`].
+    pub async fn login(&mut self, username: &str, password: &str) -> Result<&UserToken, LoginError> {
+        self.token = self.logins.inner.login(&self.req, username, password).await?;
+        Ok(&self.token)
+    }
+
+    /// Logs `user` in without a password: after a sign-up or a confirmed e-mail address. Renews
+    /// the session like a login.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the session cannot store the values.
+    pub fn login_user(&mut self, user: U) -> Result<&UserToken, LoginError> {
+        self.token = self.logins.login_user(&self.req, user)?;
+        Ok(&self.token)
+    }
+
+    /// Issues a remember-me token for the logged-in user (after a login with "remember me"
+    /// ticked) and queues its cookie. Needs [`LoginManagerBuilder::remember_me`](super::LoginManagerBuilder::remember_me).
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::InvalidCredentials`] when nobody is logged in, [`LoginError::Internal`] when
+    /// the manager has no remember-me, [`LoginError::Provider`] when the token store fails.
+    pub async fn remember(&self) -> Result<(), LoginError> {
+        let Some(user) = self.token.real().user::<U>() else {
+            return Err(LoginError::InvalidCredentials);
+        };
+        self.logins.inner.remember(&self.req, user).await
+    }
+
+    /// Logs out: revokes this device's remember-me token, purges the session (server-side stores
+    /// delete it) and makes the request anonymous. The session is purged even when revoking the
+    /// token fails.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Provider`] when the remember-me store failed (the session is gone anyway).
+    pub async fn logout(&mut self) -> Result<(), LoginError> {
+        let result = self.logins.inner.logout(&self.req).await;
+        self.token = UserToken::anonymous();
+        result
+    }
+
+    /// Logs the user out everywhere: rotates their [security stamp](crate::UserLike::security_stamp)
+    /// so that every session of theirs is anonymous at its next request, whatever the session
+    /// store, revokes every remember-me token of theirs, and logs this request out. While
+    /// impersonating, the real user is logged out everywhere.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the provider keeps no security stamps (other sessions cannot
+    /// be ended; this one is), [`LoginError::Provider`] when a store fails. This session is
+    /// logged out in every case.
+    pub async fn logout_everywhere(&mut self) -> Result<(), LoginError> {
+        let result = self.logins.inner.logout_everywhere(&self.req).await;
+        self.token = UserToken::anonymous();
+        result
+    }
+
+    /// Changes the logged-in user's password after checking `current`: see
+    /// [`LoginManager::change_password`]. Other sessions of the user end at their next request,
+    /// this one stays logged in.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::InvalidCredentials`] when nobody is logged in or `current` is wrong,
+    /// [`LoginError::InvalidNewPassword`] for an unusable new one,
+    /// [`LoginError::Impersonating`] while impersonating.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<(), LoginError> {
+        let Some(user) = self.user() else {
+            return Err(LoginError::InvalidCredentials);
+        };
+        self.logins.inner.change_password(&self.req, user, current, new).await
+    }
+}
+
+/// # Extractor behavior
+///
+/// Succeeds for anonymous and logged-in requests alike. Fails with a 500 (logged) when the
+/// [`Authentication`](crate::Authentication) middleware did not run for the route, or when no
+/// [`Logins<U>`] is registered with `App::app_data`.
+impl<U: UserLike> FromRequest for Auth<U> {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::from_http_request(req))
+    }
+}
