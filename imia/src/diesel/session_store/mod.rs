@@ -27,7 +27,7 @@ mod sql;
 pub use self::builder::DieselSessionStoreBuilder;
 use self::sql::{Bind, StateRow, Statements};
 use super::connection::{Backend, query_error};
-use crate::{crypto::unix_now, error::ProviderError, provider::hash_token};
+use crate::{crypto::unix_now, deadline, error::ProviderError, provider::hash_token};
 
 type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 
@@ -198,19 +198,25 @@ where
         op: &'static str,
         work: impl Future<Output = Result<T, ProviderError>>,
     ) -> anyhow::Result<T> {
-        let err = match tokio::time::timeout(self.config.timeout, work).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(ProviderError::Unavailable(source) | ProviderError::Backend(source))) => {
-                anyhow::Error::from_boxed(source).context(format!("the session store could not {op}"))
-            }
-            Ok(Err(other)) => anyhow::Error::new(other).context(format!("the session store could not {op}")),
-            Err(elapsed) => anyhow::Error::new(elapsed).context(format!(
+        let work = async {
+            work.await.map_err(|err| match err {
+                ProviderError::Unavailable(source) | ProviderError::Backend(source) => {
+                    anyhow::Error::from_boxed(source).context(format!("the session store could not {op}"))
+                }
+                other => anyhow::Error::new(other).context(format!("the session store could not {op}")),
+            })
+        };
+        let result = deadline::within(self.config.timeout, work, |elapsed| {
+            anyhow::Error::new(elapsed).context(format!(
                 "the session store could not {op} within {:?}",
                 self.config.timeout
-            )),
-        };
-        tracing::error!(table = %self.config.table, error.display = %format!("{err:#}"), "session store failure");
-        Err(err)
+            ))
+        })
+        .await;
+        if let Err(err) = &result {
+            tracing::error!(table = %self.config.table, error.display = %format!("{err:#}"), "session store failure");
+        }
+        result
     }
 
     /// Inserts a new session and returns its key.
