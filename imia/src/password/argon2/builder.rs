@@ -58,10 +58,10 @@ impl fmt::Debug for Argon2HasherBuilder {
     }
 }
 
-impl Argon2Hasher {
-    /// Starts a builder with the OWASP defaults.
-    pub fn builder() -> Argon2HasherBuilder {
-        Argon2HasherBuilder {
+impl Argon2HasherBuilder {
+    /// The OWASP defaults, what [`Argon2Hasher::builder`] starts from.
+    pub(super) fn owasp() -> Self {
+        Self {
             memory_kib: OWASP_MEMORY_KIB,
             iterations: OWASP_ITERATIONS,
             parallelism: OWASP_PARALLELISM,
@@ -72,9 +72,7 @@ impl Argon2Hasher {
             ceiling: ParamCeiling::default(),
         }
     }
-}
 
-impl Argon2HasherBuilder {
     /// The argon2id cost: memory in KiB, iterations, lanes. Default: OWASP's 19456, 2, 1.
     pub fn params(mut self, memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
         self.memory_kib = memory_kib;

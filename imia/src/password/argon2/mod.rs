@@ -105,6 +105,11 @@ impl Default for Argon2Hasher {
 }
 
 impl Argon2Hasher {
+    /// Starts a builder with the OWASP defaults.
+    pub fn builder() -> Argon2HasherBuilder {
+        Argon2HasherBuilder::owasp()
+    }
+
     /// Hashes `password` with the current parameters and a fresh random salt.
     ///
     /// # Errors
