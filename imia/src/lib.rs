@@ -99,6 +99,8 @@ pub mod authenticator;
 mod cookies;
 mod crypto;
 pub mod csrf;
+#[cfg(any(feature = "session", feature = "diesel"))]
+mod deadline;
 #[cfg(feature = "diesel")]
 pub mod diesel;
 pub mod error;

@@ -72,16 +72,14 @@ impl<S> TimeoutSessionStore<S> {
         work: impl Future<Output = Result<T, E>>,
         wrap: fn(anyhow::Error) -> E,
     ) -> Result<T, E> {
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::error!(op, timeout = ?self.timeout, "the session store did not answer in time");
-                Err(wrap(anyhow::anyhow!(
-                    "the session store did not {op} within {:?}",
-                    self.timeout
-                )))
-            }
-        }
+        crate::deadline::within(self.timeout, work, |_| {
+            tracing::error!(op, timeout = ?self.timeout, "the session store did not answer in time");
+            wrap(anyhow::anyhow!(
+                "the session store did not {op} within {:?}",
+                self.timeout
+            ))
+        })
+        .await
     }
 }
 

@@ -20,6 +20,7 @@ use super::{
     statement::Statement,
 };
 use crate::{
+    deadline,
     error::{ConfigError, ProviderError},
     provider::{ProviderResult, UserProvider},
     user::UserLike,
@@ -482,10 +483,8 @@ impl<C: Backend, U: UserLike + Send> DieselProvider<C, U> {
             let mut conn = C::checkout(&self.pool).await?;
             C::execute(&mut conn, statement).await.map_err(query_error)
         };
-        match tokio::time::timeout(self.config.timeout, work).await {
-            Ok(changed) => Ok(changed? == 1),
-            Err(elapsed) => Err(ProviderError::unavailable(elapsed)),
-        }
+        let changed = deadline::within(self.config.timeout, work, ProviderError::unavailable).await?;
+        Ok(changed == 1)
     }
 
     async fn one(&self, lookup: Lookup, what: &'static str) -> ProviderResult<U> {
@@ -493,10 +492,7 @@ impl<C: Backend, U: UserLike + Send> DieselProvider<C, U> {
             let mut conn = C::checkout(&self.pool).await?;
             (self.loader)(&mut conn, lookup).await.map_err(query_error)
         };
-        let rows = match tokio::time::timeout(self.config.timeout, work).await {
-            Ok(rows) => rows?,
-            Err(elapsed) => return Err(ProviderError::unavailable(elapsed)),
-        };
+        let rows = deadline::within(self.config.timeout, work, ProviderError::unavailable).await?;
         let mut rows = rows.into_iter();
         match (rows.next(), rows.next()) {
             (None, _) => Ok(None),

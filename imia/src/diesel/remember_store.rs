@@ -15,6 +15,7 @@ use super::{
     statement::Statement,
 };
 use crate::{
+    deadline,
     error::ProviderError,
     remember::{RememberStore, RememberToken},
 };
@@ -123,10 +124,7 @@ impl<C: Backend> DieselRememberStore<C> {
     }
 
     async fn within<T>(&self, work: impl Future<Output = Result<T, ProviderError>>) -> Result<T, ProviderError> {
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
-            Err(elapsed) => Err(ProviderError::unavailable(elapsed)),
-        }
+        deadline::within(self.timeout, work, ProviderError::unavailable).await
     }
 
     async fn execute(&self, statement: Statement) -> Result<usize, ProviderError> {

@@ -1,15 +1,19 @@
 //! Argon2id password hashing (RustCrypto `argon2`).
 
-use std::{
-    fmt,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::{fmt, sync::Arc};
 
 use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    Algorithm, Argon2, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, SaltString},
 };
 
+mod builder;
+mod memory;
+mod stored;
+
+use self::memory::WorkingMemory;
+pub(crate) use self::stored::parse_stored;
+pub use self::{builder::Argon2HasherBuilder, stored::ParamCeiling};
 use super::{PasswordError, PasswordVerifier, bound::HashingBound};
 
 /// OWASP's recommended argon2id memory cost: 19 MiB (19456 KiB).
@@ -24,45 +28,6 @@ pub const DEFAULT_MAX_PASSWORD_LEN: usize = 1024;
 /// How many verifications may wait for a hashing thread unless configured: 64. Beyond that,
 /// attempts fail at once with [`PasswordError::Busy`] (503).
 pub const DEFAULT_MAX_QUEUE: usize = 64;
-
-/// The most expensive stored hash that will be verified: above these, a stored hash is refused
-/// before allocating (a hostile or corrupted hash must not make one login take gigabytes).
-///
-/// # Examples
-///
-/// ```
-/// use imia::password::{Argon2Hasher, ParamCeiling, PasswordVerifier};
-///
-/// # actix_rt::System::new().block_on(async {
-/// let strict = Argon2Hasher::builder()
-///     .params(1024, 1, 1)
-///     .ceiling(ParamCeiling { memory_kib: 4096, iterations: 4, parallelism: 1 })
-///     .build()
-///     .unwrap();
-/// let costly = Argon2Hasher::builder().params(8192, 1, 1).build().unwrap();
-/// let hash = costly.hash("pw").await.unwrap();
-/// assert!(!strict.verify("pw", &hash).await.unwrap()); // refused before allocating 8 MiB
-/// # });
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParamCeiling {
-    /// Most memory, in KiB. Default: 262144 (256 MiB).
-    pub memory_kib: u32,
-    /// Most iterations. Default: 16.
-    pub iterations: u32,
-    /// Most lanes. Default: 8.
-    pub parallelism: u32,
-}
-
-impl Default for ParamCeiling {
-    fn default() -> Self {
-        Self {
-            memory_kib: 256 * 1024,
-            iterations: 16,
-            parallelism: 8,
-        }
-    }
-}
 
 /// Hashes and verifies passwords with argon2id, off the async workers and behind a
 /// concurrency bound.
@@ -114,12 +79,7 @@ struct Inner {
     max_password_len: usize,
     ceiling: ParamCeiling,
     bound: HashingBound,
-    /// argon2's working memory (`m_cost` KiB), kept for the next hash: at most one buffer per
-    /// slot of the bound. Allocating it afresh for every hash lets the allocator keep each
-    /// blocking thread's freed copy, so resident memory grew with the number of threads that
-    /// had ever hashed rather than with the bound.
-    memory: Mutex<Vec<Vec<Block>>>,
-    max_concurrent: usize,
+    memory: WorkingMemory,
     dummy: String,
 }
 
@@ -144,64 +104,10 @@ impl Default for Argon2Hasher {
     }
 }
 
-/// Builds an [`Argon2Hasher`]; every setter documents its default.
-///
-/// # Examples
-///
-/// ```
-/// use imia::password::Argon2Hasher;
-///
-/// let hasher = Argon2Hasher::builder()
-///     .params(19_456, 2, 1)             // OWASP: the defaults
-///     .pepper(b"kept-out-of-the-database".to_vec())
-///     .max_concurrent(2)
-///     .build()
-///     .unwrap();
-/// assert!(format!("{hasher:?}").contains("<redacted>")); // the pepper never shows
-/// assert!(Argon2Hasher::builder().params(1, 1, 1).build().is_err()); // below argon2's minimum
-/// ```
-#[derive(Clone)]
-#[must_use]
-pub struct Argon2HasherBuilder {
-    memory_kib: u32,
-    iterations: u32,
-    parallelism: u32,
-    pepper: Option<Vec<u8>>,
-    max_password_len: usize,
-    max_concurrent: usize,
-    max_queue: usize,
-    ceiling: ParamCeiling,
-}
-
-/// Shows the settings; the pepper only as `<redacted>`.
-impl fmt::Debug for Argon2HasherBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Argon2HasherBuilder")
-            .field("memory_kib", &self.memory_kib)
-            .field("iterations", &self.iterations)
-            .field("parallelism", &self.parallelism)
-            .field("pepper", &self.pepper.as_ref().map(|_| "<redacted>"))
-            .field("max_password_len", &self.max_password_len)
-            .field("max_concurrent", &self.max_concurrent)
-            .field("max_queue", &self.max_queue)
-            .field("ceiling", &self.ceiling)
-            .finish()
-    }
-}
-
 impl Argon2Hasher {
     /// Starts a builder with the OWASP defaults.
     pub fn builder() -> Argon2HasherBuilder {
-        Argon2HasherBuilder {
-            memory_kib: OWASP_MEMORY_KIB,
-            iterations: OWASP_ITERATIONS,
-            parallelism: OWASP_PARALLELISM,
-            pepper: None,
-            max_password_len: DEFAULT_MAX_PASSWORD_LEN,
-            max_concurrent: std::thread::available_parallelism().map_or(2, usize::from),
-            max_queue: DEFAULT_MAX_QUEUE,
-            ceiling: ParamCeiling::default(),
-        }
+        Argon2HasherBuilder::owasp()
     }
 
     /// Hashes `password` with the current parameters and a fresh random salt.
@@ -282,7 +188,6 @@ impl fmt::Display for Message {
 }
 
 impl std::error::Error for Message {}
-
 impl Inner {
     fn argon2(&self, params: Params) -> Result<Argon2<'_>, PasswordError> {
         match &self.pepper {
@@ -290,24 +195,6 @@ impl Inner {
                 .map_err(|e| boxed(Message(e.to_string()))),
             None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
         }
-    }
-
-    /// Runs `f` with argon2 working memory for `params`: a kept buffer when the current
-    /// parameters need no more, else a fresh one (a stored hash costlier than the current
-    /// parameters, within the ceiling), which is not kept.
-    fn with_memory<R>(&self, params: &Params, f: impl FnOnce(&mut [Block]) -> R) -> R {
-        let (needed, kept) = (params.block_count(), self.params.block_count());
-        if needed > kept {
-            return f(&mut vec![Block::default(); needed]);
-        }
-        let pooled = self.memory.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut memory = pooled.unwrap_or_else(|| vec![Block::default(); kept]);
-        let result = f(&mut memory[..needed]);
-        let mut pool = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < self.max_concurrent {
-            pool.push(memory);
-        }
-        result
     }
 
     /// Hashes in the calling (blocking) thread: what `argon2`'s `hash_password` does, with
@@ -319,7 +206,8 @@ impl Inner {
         let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(boxed)?;
         let output_len = self.params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
         let output = self
-            .with_memory(&self.params, |memory| {
+            .memory
+            .with(&self.params, |memory| {
                 Output::init_with(output_len, |out| {
                     Ok(argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, memory)?)
                 })
@@ -354,7 +242,7 @@ impl Inner {
                 .map_err(|e| boxed(Message(e.to_string())))?,
             None => Argon2::new(stored.algorithm, stored.version, stored.params.clone()),
         };
-        let computed = self.with_memory(&stored.params, |memory| {
+        let computed = self.memory.with(&stored.params, |memory| {
             Output::init_with(expected.len(), |out| {
                 Ok(argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, memory)?)
             })
@@ -362,52 +250,6 @@ impl Inner {
         // `Output`'s equality is constant-time.
         Ok(computed.is_ok_and(|computed| computed == expected))
     }
-}
-
-/// A stored hash that may be verified: a PHC string for an argon2 variant whose parameters are
-/// within the ceiling.
-pub(crate) struct StoredHash<'h> {
-    pub(crate) parsed: PasswordHash<'h>,
-    pub(crate) params: Params,
-    pub(crate) algorithm: Algorithm,
-    pub(crate) version: Version,
-}
-
-/// Parses a stored hash and checks its parameters against `ceiling` before anything is
-/// allocated for them; `None` (logged) when it must not be verified.
-pub(crate) fn parse_stored<'h>(hash: &'h str, ceiling: &ParamCeiling) -> Option<StoredHash<'h>> {
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        tracing::warn!("stored password hash is not a PHC string; treating it as no match");
-        return None;
-    };
-    let Ok(params) = Params::try_from(&parsed) else {
-        tracing::warn!("stored password hash has unusable parameters; treating it as no match");
-        return None;
-    };
-    let c = ceiling;
-    if params.m_cost() > c.memory_kib || params.t_cost() > c.iterations || params.p_cost() > c.parallelism {
-        tracing::warn!(
-            memory_kib = params.m_cost(),
-            iterations = params.t_cost(),
-            parallelism = params.p_cost(),
-            "stored password hash exceeds the parameter ceiling; refusing to verify it"
-        );
-        return None;
-    }
-    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
-        tracing::warn!("stored password hash is not argon2; treating it as no match");
-        return None;
-    };
-    let version = parsed
-        .version
-        .and_then(|v| Version::try_from(v).ok())
-        .unwrap_or(Version::V0x13);
-    Some(StoredHash {
-        parsed,
-        params,
-        algorithm,
-        version,
-    })
 }
 
 impl PasswordVerifier for Argon2Hasher {
@@ -425,99 +267,6 @@ impl PasswordVerifier for Argon2Hasher {
     }
 }
 
-impl Argon2HasherBuilder {
-    /// The argon2id cost: memory in KiB, iterations, lanes. Default: OWASP's 19456, 2, 1.
-    pub fn params(mut self, memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
-        self.memory_kib = memory_kib;
-        self.iterations = iterations;
-        self.parallelism = parallelism;
-        self
-    }
-
-    /// A pepper: a secret mixed into every hash (argon2's secret input), kept in configuration
-    /// rather than the database. Changing it invalidates every stored hash. Default: none.
-    pub fn pepper(mut self, pepper: impl Into<Vec<u8>>) -> Self {
-        self.pepper = Some(pepper.into());
-        self
-    }
-
-    /// The longest password accepted, in bytes. Default: [`DEFAULT_MAX_PASSWORD_LEN`].
-    pub fn max_password_len(mut self, bytes: usize) -> Self {
-        self.max_password_len = bytes;
-        self
-    }
-
-    /// How many hashes run at once, each with its own working memory (`memory_kib`), which is
-    /// kept for the next hash. Default: the number of CPUs.
-    pub fn max_concurrent(mut self, n: usize) -> Self {
-        self.max_concurrent = n.max(1);
-        self
-    }
-
-    /// How many attempts may wait for a free slot before further ones get
-    /// [`PasswordError::Busy`]. Default: [`DEFAULT_MAX_QUEUE`].
-    pub fn max_queue(mut self, n: usize) -> Self {
-        self.max_queue = n;
-        self
-    }
-
-    /// The most expensive stored hash that will be verified. Default: [`ParamCeiling::default`].
-    pub fn ceiling(mut self, ceiling: ParamCeiling) -> Self {
-        self.ceiling = ceiling;
-        self
-    }
-
-    /// Checks the parameters and builds the hasher.
-    ///
-    /// # Errors
-    ///
-    /// [`PasswordError::Failed`] when argon2 refuses the parameters (e.g. memory below 8 KiB per
-    /// lane) or they exceed the ceiling (the hasher could not verify its own hashes).
-    pub fn build(self) -> Result<Argon2Hasher, PasswordError> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| boxed(Message(e.to_string())))?;
-        let c = self.ceiling;
-        if self.memory_kib > c.memory_kib || self.iterations > c.iterations || self.parallelism > c.parallelism {
-            return Err(boxed(Message(
-                "argon2 parameters above the verification ceiling".into(),
-            )));
-        }
-        Ok(Argon2Hasher {
-            inner: Arc::new(Inner {
-                dummy: dummy_hash(&params),
-                params,
-                pepper: self.pepper,
-                max_password_len: self.max_password_len,
-                ceiling: c,
-                bound: HashingBound::new(self.max_concurrent, self.max_queue),
-                memory: Mutex::new(Vec::new()),
-                max_concurrent: self.max_concurrent,
-            }),
-        })
-    }
-}
-
-/// A well-formed hash with `params` that no password matches: verifying against it costs what
-/// a real verification costs. Its salt and output are random, so it cannot be precomputed.
-fn dummy_hash(params: &Params) -> String {
-    let mut salt = [0u8; 16];
-    let mut output = [0u8; 32];
-    // Without randomness the dummy is still well-formed; it only becomes predictable, which
-    // matters little since no real account uses it.
-    let _ = getrandom::getrandom(&mut salt);
-    let _ = getrandom::getrandom(&mut output);
-    let salt = SaltString::encode_b64(&salt)
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_else(|_| "c2FsdHNhbHRzYWx0".into());
-    let output = Output::new(&output).map(|o| o.to_string()).unwrap_or_default();
-    format!(
-        "$argon2id$v=19$m={},t={},p={}${salt}${output}",
-        params.m_cost(),
-        params.t_cost(),
-        params.p_cost()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,26 +275,8 @@ mod tests {
         Argon2Hasher::builder().params(64, 1, 1).build().unwrap()
     }
 
-    #[test]
-    fn the_builder_never_shows_the_pepper() {
-        let builder = Argon2Hasher::builder().pepper(b"pepper-secret".to_vec());
-        let dbg = format!("{builder:?}");
-        assert!(dbg.contains("<redacted>"), "{dbg}");
-        assert!(!dbg.contains("112, 101, 112"), "{dbg}"); // the bytes of "pep"
-        assert!(!format!("{:?}", Argon2Hasher::builder()).contains("redacted"));
-    }
-
-    fn block<F: std::future::Future>(f: F) -> F::Output {
+    pub(super) fn block<F: std::future::Future>(f: F) -> F::Output {
         actix_rt::System::new().block_on(f)
-    }
-
-    #[test]
-    fn owasp_defaults() {
-        let h = Argon2Hasher::default();
-        let p = &h.inner.params;
-        assert_eq!((p.m_cost(), p.t_cost(), p.p_cost()), (19_456, 2, 1));
-        assert!(h.dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(PasswordHash::new(h.dummy_hash()).is_ok());
     }
 
     #[test]
@@ -701,56 +432,5 @@ mod tests {
             .unwrap();
             assert!(stock.verify_password(b"pw", &PasswordHash::new(&ours).unwrap()).is_ok());
         });
-    }
-
-    /// argon2's working memory is allocated once per slot and reused, so that memory follows
-    /// the bound rather than the number of threads that ever hashed.
-    #[test]
-    fn working_memory_is_kept_per_slot() {
-        block(async {
-            let h = Argon2Hasher::builder()
-                .params(64, 1, 1)
-                .max_concurrent(2)
-                .build()
-                .unwrap();
-            let pool = || {
-                h.inner
-                    .memory
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(|m| m.as_ptr())
-                    .collect::<Vec<_>>()
-            };
-            let hash = h.hash("pw").await.unwrap();
-            let first = pool();
-            assert_eq!(first.len(), 1);
-            assert!(h.verify("pw", &hash).await.unwrap());
-            assert_eq!(pool(), first, "the same buffer again");
-            let all = (0..8).map(|_| h.verify("pw", &hash));
-            assert!(
-                futures_util::future::join_all(all)
-                    .await
-                    .into_iter()
-                    .all(|r| r.unwrap())
-            );
-            assert!(pool().len() <= 2, "one buffer per slot at most: {}", pool().len());
-            let costlier = Argon2Hasher::builder()
-                .params(256, 1, 1)
-                .build()
-                .unwrap()
-                .hash("pw")
-                .await
-                .unwrap();
-            let before = pool();
-            assert!(h.verify("pw", &costlier).await.unwrap());
-            assert_eq!(pool(), before, "a costlier stored hash's memory is not kept");
-        });
-    }
-
-    #[test]
-    fn invalid_parameters_are_refused() {
-        assert!(Argon2Hasher::builder().params(1, 1, 1).build().is_err());
-        assert!(Argon2Hasher::builder().params(1 << 20, 1, 1).build().is_err());
     }
 }

@@ -12,7 +12,6 @@ use std::{
 };
 
 use ::diesel::{
-    QueryableByName,
     deserialize::FromSql,
     serialize::ToSql,
     sql_types::{BigInt, HasSqlType, Text},
@@ -21,11 +20,14 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration as Ttl;
 use diesel_async::RunQueryDsl as _;
 
-use super::{
-    connection::{Backend, Dialect, query_error},
-    statement::Statement,
-};
-use crate::{error::ProviderError, provider::hash_token};
+mod builder;
+mod json;
+mod sql;
+
+pub use self::builder::DieselSessionStoreBuilder;
+use self::sql::{Bind, StateRow, Statements};
+use super::connection::{Backend, query_error};
+use crate::{crypto::unix_now, deadline, error::ProviderError, provider::hash_token};
 
 type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 
@@ -144,172 +146,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// The statements of one table in one dialect, written once at build time: SQL text around
-/// the bound values (diesel writes each dialect's placeholders). The table name is checked to
-/// be an identifier; every value is bound.
-struct Statements {
-    load: Template,
-    insert: Template,
-    update: Template,
-    touch: Template,
-    delete: Template,
-    purge: Template,
-}
-
-impl Statements {
-    fn new(dialect: Dialect, table: &str) -> Self {
-        // `$` marks a bound value (identifiers cannot hold one). PostgreSQL compares a
-        // `CHAR(64)` column with a `text` value as text, which cannot use the primary key
-        // index: compare as `bpchar` there.
-        let key = match dialect {
-            Dialect::Postgres => "CAST($ AS bpchar)",
-            _ => "$",
-        };
-        let t = |sql: String| Template(sql.split('$').map(str::to_owned).collect());
-        Self {
-            load: t(format!(
-                "SELECT state FROM {table} WHERE key_hash = {key} AND expires_at > $"
-            )),
-            insert: t(format!(
-                "INSERT INTO {table} (key_hash, state, expires_at) VALUES ($, $, $)"
-            )),
-            update: t(format!(
-                "UPDATE {table} SET state = $, expires_at = $ WHERE key_hash = {key} AND expires_at > $"
-            )),
-            touch: t(format!(
-                "UPDATE {table} SET expires_at = $ WHERE key_hash = {key} AND expires_at > $"
-            )),
-            delete: t(format!("DELETE FROM {table} WHERE key_hash = {key}")),
-            purge: t(format!("DELETE FROM {table} WHERE expires_at <= $")),
-        }
-    }
-}
-
-/// SQL text pieces; a value is bound between each two.
-struct Template(Vec<String>);
-
-impl Template {
-    fn with(&self, binds: Vec<Bind>) -> Statement {
-        debug_assert_eq!(self.0.len(), binds.len() + 1, "one value per placeholder");
-        let mut pieces = self.0.iter();
-        let mut statement = Statement::default().sql(pieces.next().map_or("", String::as_str));
-        for (bind, piece) in binds.into_iter().zip(pieces) {
-            statement = match bind {
-                Bind::Text(text) => statement.text(text),
-                Bind::Int(int) => statement.integer(int),
-            }
-            .sql(piece.as_str());
-        }
-        statement
-    }
-
-    /// The SQL with `dialect`'s placeholders, as the database receives it.
-    #[cfg(test)]
-    fn render(&self, dialect: Dialect) -> String {
-        let mut out = self.0[0].clone();
-        for (n, piece) in self.0[1..].iter().enumerate() {
-            out.push_str(&dialect.parameter(n + 1));
-            out.push_str(piece);
-        }
-        out
-    }
-}
-
-/// A value bound into a statement.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-#[derive(QueryableByName)]
-struct StateRow {
-    #[diesel(sql_type = Text)]
-    state: String,
-}
-
-/// Builds a [`DieselSessionStore`]; every setter documents its default.
-#[must_use]
-pub struct DieselSessionStoreBuilder<C: Backend> {
-    pool: C::Pool,
-    table: String,
-    timeout: Duration,
-    cleanup_every: u64,
-}
-
-impl<C: Backend> fmt::Debug for DieselSessionStoreBuilder<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DieselSessionStoreBuilder")
-            .field("table", &self.table)
-            .field("timeout", &self.timeout)
-            .field("cleanup_every", &self.cleanup_every)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<C: Backend> DieselSessionStoreBuilder<C> {
-    /// The session table: a plain SQL identifier, optionally qualified (`schema.table`).
-    /// Default: `imia_sessions`.
-    pub fn table(mut self, table: &str) -> Self {
-        table.clone_into(&mut self.table);
-        self
-    }
-
-    /// How long one operation (waiting for a connection included) may take before it fails.
-    /// Default: 10 seconds.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Deletes the expired sessions once every `saves` new sessions (after the save, within
-    /// the same request; a failure is logged and does not fail the request). `0` turns this
-    /// off: then call [`DieselSessionStore::delete_expired`] yourself. Default: 256.
-    pub fn cleanup_every(mut self, saves: u64) -> Self {
-        self.cleanup_every = saves;
-        self
-    }
-
-    /// Checks the table name and builds the store.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when the
-    /// table name is not a plain SQL identifier.
-    pub fn build(self) -> Result<DieselSessionStore<C>, crate::error::ConfigError> {
-        super::provider::check_identifier("table", &self.table)?;
-        let sql = Statements::new(C::DIALECT, &self.table);
-        Ok(DieselSessionStore {
-            pool: self.pool,
-            config: Arc::new(Config {
-                table: self.table,
-                timeout: self.timeout,
-                cleanup_every: self.cleanup_every,
-                sql,
-            }),
-            saves: Arc::default(),
-        })
-    }
-}
-
-impl<C: Backend> DieselSessionStore<C> {
-    /// A store over the `imia_sessions` table of `pool`, with the default settings.
-    pub fn new(pool: C::Pool) -> Self {
-        Self::builder(pool)
-            .build()
-            .unwrap_or_else(|_| unreachable!("the default table name is an identifier"))
-    }
-
-    /// A builder, to choose the table, the timeout and the cleanup frequency.
-    pub fn builder(pool: C::Pool) -> DieselSessionStoreBuilder<C> {
-        DieselSessionStoreBuilder {
-            pool,
-            table: DEFAULT_TABLE.to_owned(),
-            timeout: Duration::from_secs(10),
-            cleanup_every: 256,
-        }
-    }
-}
-
 impl<C> DieselSessionStore<C>
 where
     C: Backend,
@@ -362,19 +198,25 @@ where
         op: &'static str,
         work: impl Future<Output = Result<T, ProviderError>>,
     ) -> anyhow::Result<T> {
-        let err = match tokio::time::timeout(self.config.timeout, work).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(ProviderError::Unavailable(source) | ProviderError::Backend(source))) => {
-                anyhow::Error::from_boxed(source).context(format!("the session store could not {op}"))
-            }
-            Ok(Err(other)) => anyhow::Error::new(other).context(format!("the session store could not {op}")),
-            Err(elapsed) => anyhow::Error::new(elapsed).context(format!(
+        let work = async {
+            work.await.map_err(|err| match err {
+                ProviderError::Unavailable(source) | ProviderError::Backend(source) => {
+                    anyhow::Error::from_boxed(source).context(format!("the session store could not {op}"))
+                }
+                other => anyhow::Error::new(other).context(format!("the session store could not {op}")),
+            })
+        };
+        let result = deadline::within(self.config.timeout, work, |elapsed| {
+            anyhow::Error::new(elapsed).context(format!(
                 "the session store could not {op} within {:?}",
                 self.config.timeout
-            )),
-        };
-        tracing::error!(table = %self.config.table, error.display = %format!("{err:#}"), "session store failure");
-        Err(err)
+            ))
+        })
+        .await;
+        if let Err(err) = &result {
+            tracing::error!(table = %self.config.table, error.display = %format!("{err:#}"), "session store failure");
+        }
+        result
     }
 
     /// Inserts a new session and returns its key.
@@ -529,140 +371,14 @@ fn is_well_formed(key: &str) -> bool {
     key.len() == 64 && key.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-use crate::crypto::unix_now;
-
 /// When a session written now with `ttl` expires, in Unix seconds.
 fn expiry(ttl: &Ttl) -> i64 {
     unix_now().saturating_add(ttl.whole_seconds())
 }
 
-/// The JSON form of a session state: an object whose values are strings (what actix-session
-/// itself keeps).
-mod json {
-    use std::{collections::HashMap, fmt};
-
-    /// `state` as a JSON object.
-    pub(super) fn encode(state: &HashMap<String, String>) -> String {
-        // A map of strings always serialises.
-        serde_json::to_string(state).unwrap_or_else(|_| "{}".to_owned())
-    }
-
-    /// Where a stored state stopped being the expected JSON; never quotes the state itself.
-    #[derive(Debug)]
-    pub(super) struct DecodeError {
-        line: usize,
-        column: usize,
-    }
-
-    impl fmt::Display for DecodeError {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(
-                f,
-                "session state is not a JSON object of strings (line {}, column {})",
-                self.line, self.column
-            )
-        }
-    }
-
-    impl std::error::Error for DecodeError {}
-
-    /// A stored state back into a map.
-    pub(super) fn decode(input: &str) -> Result<HashMap<String, String>, DecodeError> {
-        serde_json::from_str(input).map_err(|e| DecodeError {
-            line: e.line(),
-            column: e.column(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    fn samples() -> Vec<HashMap<String, String>> {
-        vec![
-            HashMap::new(),
-            map(&[("_auth_user_id", "\"root@localhost\"")]),
-            map(&[
-                ("quotes", r#""a \"quoted\" \\ value""#),
-                ("controls", "\u{0}\u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f}"),
-                ("unicode", "zürich – 東京 – 🦀 – \u{2028}\u{2029} – \u{FEFF}"),
-                ("", ""),
-                ("slash/and\\back", "</script>"),
-                ("numbers", "42"),
-            ]),
-        ]
-    }
-
-    #[test]
-    fn json_round_trips_and_matches_serde_json() {
-        for state in samples() {
-            let ours = json::encode(&state);
-            assert_eq!(json::decode(&ours).unwrap(), state, "{ours}");
-            assert_eq!(
-                serde_json::from_str::<HashMap<String, String>>(&ours).unwrap(),
-                state,
-                "{ours}"
-            );
-            let theirs = serde_json::to_string(&state).unwrap();
-            assert_eq!(json::decode(&theirs).unwrap(), state, "{theirs}");
-            let pretty = serde_json::to_string_pretty(&state).unwrap();
-            assert_eq!(json::decode(&pretty).unwrap(), state, "{pretty}");
-        }
-    }
-
-    #[test]
-    fn json_reads_escapes_and_surrogate_pairs() {
-        let state = json::decode(r#" { "a" : "\u00e9\ud83e\udd80\/\b\f\n\r\t\"\\" } "#).unwrap();
-        assert_eq!(state, map(&[("a", "é🦀/\u{8}\u{c}\n\r\t\"\\")]));
-    }
-
-    #[test]
-    fn json_refuses_everything_else() {
-        for bad in [
-            "",
-            "null",
-            "[]",
-            "\"x\"",
-            "{",
-            "{\"a\"}",
-            "{\"a\":1}",
-            "{\"a\":null}",
-            "{\"a\":{\"b\":\"c\"}}",
-            "{\"a\":[\"b\"]}",
-            "{\"a\":\"b\",}",
-            "{,}",
-            "{\"a\":\"b\"} x",
-            "{\"a\":\"b\"}{}",
-            "{'a':'b'}",
-            "{a:\"b\"}",
-            "{\"a\":\"b\" \"c\":\"d\"}",
-            "{\"a\":\"line\nbreak\"}",
-            "{\"a\":\"\\x41\"}",
-            "{\"a\":\"\\u12\"}",
-            "{\"a\":\"\\u+123\"}",
-            "{\"a\":\"\\ud800\"}",
-            "{\"a\":\"\\ud800\\u0041\"}",
-            "{\"a\":\"\\udc00\"}",
-            "{\"a\":\"\\u00é9\"}",
-            "{\"a\":\"unterminated}",
-            "{\"a\":\"b\\",
-        ] {
-            assert!(json::decode(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
-
-    #[test]
-    fn decode_errors_do_not_quote_the_state() {
-        let err = json::decode("{\"_auth_user_hash\":\"secret-value\",}").unwrap_err();
-        assert!(!err.to_string().contains("secret"), "{err}");
-    }
 
     #[test]
     fn only_issued_keys_are_well_formed() {
@@ -694,47 +410,6 @@ mod tests {
             "x_auth_user_id",
         ] {
             assert!(!is_auth_key(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn statements_use_the_dialects_placeholders() {
-        let pg = Statements::new(Dialect::Postgres, "s");
-        assert_eq!(
-            pg.update.render(Dialect::Postgres),
-            "UPDATE s SET state = $1, expires_at = $2 WHERE key_hash = CAST($3 AS bpchar) AND expires_at > $4"
-        );
-        assert_eq!(
-            pg.purge.render(Dialect::Postgres),
-            "DELETE FROM s WHERE expires_at <= $1"
-        );
-        let mysql = Statements::new(Dialect::Mysql, "app.s");
-        assert_eq!(
-            mysql.load.render(Dialect::Mysql),
-            "SELECT state FROM app.s WHERE key_hash = ? AND expires_at > ?"
-        );
-        assert_eq!(
-            mysql.insert.render(Dialect::Mysql),
-            "INSERT INTO app.s (key_hash, state, expires_at) VALUES (?, ?, ?)"
-        );
-        let sqlite = Statements::new(Dialect::Sqlite, "s");
-        assert_eq!(
-            sqlite.touch.render(Dialect::Sqlite),
-            "UPDATE s SET expires_at = ? WHERE key_hash = ? AND expires_at > ?"
-        );
-        assert_eq!(
-            sqlite.delete.render(Dialect::Sqlite),
-            "DELETE FROM s WHERE key_hash = ?"
-        );
-        for template in [
-            &sqlite.load,
-            &sqlite.insert,
-            &sqlite.update,
-            &sqlite.touch,
-            &sqlite.delete,
-            &sqlite.purge,
-        ] {
-            assert!(template.0.len() >= 2);
         }
     }
 
