@@ -149,7 +149,10 @@ pub use login::Auth;
 #[cfg(feature = "session")]
 pub use session_timeout::TimeoutSessionStore;
 #[cfg(feature = "session")]
-pub use strict_store::{SESSION_ORIGIN_KEY, StrictSessionStore};
+#[allow(deprecated)]
+pub use strict_store::SESSION_ORIGIN_KEY;
+#[cfg(feature = "session")]
+pub use strict_store::StrictSessionStore;
 
 // The guide in `docs/`: the code blocks of every chapter run as doctests.
 #[cfg(all(doctest, feature = "macros", feature = "session"))]

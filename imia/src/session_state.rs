@@ -6,9 +6,11 @@
 //! | `_auth_user_id` ([`SESSION_USER_KEY`]) | the logged-in user's id |
 //! | `_auth_user_hash` ([`SESSION_HASH_KEY`]) | the session fingerprint: an HMAC, keyed by the app's [`SecretKey`], of the user's password hash and [security stamp](crate::UserLike::security_stamp); never the hash |
 //! | `_auth_remembered` ([`SESSION_REMEMBERED_KEY`]) | present when the session was restored from remember-me |
-//! | `_impersonated_user_id` ([`IMPERSONATION_SESSION_KEY`](crate::impersonation::IMPERSONATION_SESSION_KEY)) | the impersonation target, bound to the real user |
+//! | `_impersonated_user_id` ([`IMPERSONATION_KEY`]) | the impersonation target, bound to the real user |
 //!
-//! Every key starts with `_auth_` or `_impersonat`: [`StrictSessionStore`](crate::StrictSessionStore)
+//! The key names are the original library's, so sessions stay compatible; they are internal to
+//! imia (tests that forge a raw session write them as strings). Every key starts with `_auth_`
+//! or `_impersonat`: [`StrictSessionStore`](crate::StrictSessionStore)
 //! and the Diesel session store recognise login entries by these prefixes
 //! ([`is_login_entry`]).
 //!
@@ -24,14 +26,14 @@ use actix_web::{HttpMessage as _, HttpRequest};
 use crate::{SecretKey, UserToken, login::LoginError, user::UserLike};
 
 /// The session key that holds the logged-in user's id: `_auth_user_id`.
-pub const SESSION_USER_KEY: &str = "_auth_user_id";
+pub(crate) const SESSION_USER_KEY: &str = "_auth_user_id";
 /// The session key that holds the fingerprint of the logged-in user's password hash and
 /// security stamp: `_auth_user_hash`.
-pub const SESSION_HASH_KEY: &str = "_auth_user_hash";
+pub(crate) const SESSION_HASH_KEY: &str = "_auth_user_hash";
 /// The session key set when the session was restored from a remember-me token rather than a
 /// fresh login: `_auth_remembered`. Such sessions authenticate as
 /// [`LoginState::Remembered`](crate::LoginState::Remembered) for their whole life.
-pub const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
+pub(crate) const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
 /// The session key of a stateful impersonation: `_impersonated_user_id`.
 pub(crate) const IMPERSONATION_KEY: &str = "_impersonated_user_id";
 

@@ -14,7 +14,12 @@ use crate::provider::hash_token;
 
 /// The entry [`StrictSessionStore`] adds to every state it loads: the SHA-256 of the key it
 /// came from. It is removed again before anything is written.
-pub const SESSION_ORIGIN_KEY: &str = "_imia_session_origin";
+const ORIGIN_KEY: &str = "_imia_session_origin";
+
+/// The entry [`StrictSessionStore`] adds to every state it loads.
+#[deprecated(since = "0.2.0", note = "internal to imia; the entry is `_imia_session_origin`")]
+#[doc(hidden)]
+pub const SESSION_ORIGIN_KEY: &str = ORIGIN_KEY;
 
 // State entries that carry a login: `_auth_*` (user, fingerprint, remembered) and
 // `_impersonat*` (a running impersonation); the session-state module owns the names.
@@ -48,7 +53,7 @@ const PRUNE_ABOVE: usize = 1024;
 /// - `delete` first overwrites the session (an atomic "update if it exists" in every
 ///   server-side store) to learn whether it still existed; if not, the session's origin is
 ///   noted, and a `save` of a state loaded from that session (the wrapper tags every loaded
-///   state with the SHA-256 of its key, under [`SESSION_ORIGIN_KEY`], and removes the tag
+///   state with the SHA-256 of its key, under [`ORIGIN_KEY`], and removes the tag
 ///   before writing) drops the login.
 ///
 /// A logout that reaches the store *after* a concurrent request already finished renewing the
@@ -157,13 +162,13 @@ impl fmt::Debug for EndedSessions {
 /// Tags a loaded state with the SHA-256 of the key it came from.
 fn tag_origin(state: &mut HashMap<String, String>, key: &str) {
     let origin = serde_json::Value::String(hash_token(key)).to_string();
-    state.insert(SESSION_ORIGIN_KEY.to_owned(), origin);
+    state.insert(ORIGIN_KEY.to_owned(), origin);
 }
 
 /// Removes the origin tag from a state about to be written; the key hash it named.
 fn take_origin(state: &mut HashMap<String, String>) -> Option<String> {
     state
-        .remove(SESSION_ORIGIN_KEY)
+        .remove(ORIGIN_KEY)
         .and_then(|v| serde_json::from_str::<String>(&v).ok())
 }
 
@@ -220,7 +225,7 @@ impl<S: SessionStore> SessionStore for StrictSessionStore<S> {
         mut session_state: HashMap<String, String>,
         ttl: &Ttl,
     ) -> Result<SessionKey, UpdateError> {
-        session_state.remove(SESSION_ORIGIN_KEY);
+        session_state.remove(ORIGIN_KEY);
         let carries_login = session_state.keys().any(|k| is_auth_key(k));
         let asked = session_key.as_ref().to_owned();
         let stored = self.inner.update(session_key, session_state.clone(), ttl).await?;
@@ -318,7 +323,7 @@ mod tests {
         let mut live = state("live-key");
         ended.settle(&mut live);
         assert_eq!(live.len(), 2, "the tag goes, the login stays: {live:?}");
-        assert!(!live.contains_key(SESSION_ORIGIN_KEY));
+        assert!(!live.contains_key(ORIGIN_KEY));
 
         ended.note(hash_token("ended-key"));
         let mut gone = state("ended-key");

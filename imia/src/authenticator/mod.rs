@@ -38,8 +38,10 @@ pub use api_key::{ApiKeyAuthenticator, DEFAULT_HEADER, DEFAULT_QUERY_PARAM};
 pub use basic::{BasicAuthenticator, DEFAULT_REALM};
 pub use closure::{FnAuthenticator, from_fn};
 pub use header::DEFAULT_MAX_CREDENTIAL_LEN;
+pub use session::SessionAuthenticator;
 #[cfg(feature = "session")]
-pub use session::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY, SessionAuthenticator};
+#[allow(deprecated)]
+pub use session::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY};
 pub use token::TokenAuthenticator;
 
 /// What an authenticator found on a request.

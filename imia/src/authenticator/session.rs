@@ -8,7 +8,18 @@ use actix_web::HttpRequest;
 use super::{Authenticator, Outcome};
 use crate::{SecretKey, error::AuthError, provider::UserProvider, session_state, user::UserLike};
 
-pub use crate::session_state::{SESSION_HASH_KEY, SESSION_REMEMBERED_KEY, SESSION_USER_KEY};
+/// The session key that holds the logged-in user's id.
+#[deprecated(since = "0.2.0", note = "internal to imia; the key is `_auth_user_id`")]
+#[doc(hidden)]
+pub const SESSION_USER_KEY: &str = session_state::SESSION_USER_KEY;
+/// The session key that holds the session fingerprint.
+#[deprecated(since = "0.2.0", note = "internal to imia; the key is `_auth_user_hash`")]
+#[doc(hidden)]
+pub const SESSION_HASH_KEY: &str = session_state::SESSION_HASH_KEY;
+/// The session key set on sessions restored from remember-me.
+#[deprecated(since = "0.2.0", note = "internal to imia; the key is `_auth_remembered`")]
+#[doc(hidden)]
+pub const SESSION_REMEMBERED_KEY: &str = session_state::SESSION_REMEMBERED_KEY;
 
 /// Authenticates the user whose id the session holds under `_auth_user_id`.
 ///

@@ -10,7 +10,7 @@ use actix_web::{
 };
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 
-use super::{EXIT_VALUE, IMPERSONATION_SESSION_KEY, Impersonation, Stored, audit_refused, stop};
+use super::{EXIT_VALUE, Impersonation, KEY, Stored, audit_refused, stop};
 use crate::{UserTokenExt as _, error::ProviderError, provider::UserProvider};
 
 impl<P: UserProvider> Impersonation<P> {
@@ -30,10 +30,10 @@ impl<P: UserProvider> Impersonation<P> {
             return Ok(());
         }
         let session = req.get_session();
-        let stored = match session.get::<Stored>(IMPERSONATION_SESSION_KEY) {
+        let stored = match session.get::<Stored>(KEY) {
             Ok(stored) => stored,
             Err(_) => {
-                session.remove(IMPERSONATION_SESSION_KEY);
+                session.remove(KEY);
                 None
             }
         };
@@ -61,7 +61,7 @@ impl<P: UserProvider> Impersonation<P> {
                 }
                 None => {
                     // Forged, stale, for another user, or no longer permitted: it ends now.
-                    session.remove(IMPERSONATION_SESSION_KEY);
+                    session.remove(KEY);
                     tracing::warn!(
                         target: "imia::impersonation",
                         event = "ended",

@@ -40,10 +40,14 @@ pub use self::{
     middleware::ImpersonationMiddleware,
     policy::{DefaultPolicy, ImpersonationGuard, ImpersonationPolicy},
 };
-use crate::{UserToken, UserTokenExt as _, error::ProviderError, provider::UserProvider};
+use crate::{
+    UserToken, UserTokenExt as _, error::ProviderError, provider::UserProvider, session_state::IMPERSONATION_KEY as KEY,
+};
 
 /// The session key that holds the impersonation: `_impersonated_user_id`.
-pub const IMPERSONATION_SESSION_KEY: &str = crate::session_state::IMPERSONATION_KEY;
+#[deprecated(since = "0.2.0", note = "internal to imia; the key is `_impersonated_user_id`")]
+#[doc(hidden)]
+pub const IMPERSONATION_SESSION_KEY: &str = KEY;
 /// The scope that allows impersonating unless configured: `auth:impersonate_others`.
 pub const DEFAULT_SCOPE: &str = "auth:impersonate_others";
 /// The stateless query parameter unless configured: `_impersonate`.
@@ -112,9 +116,7 @@ impl<P: UserProvider> Impersonation<P> {
             original: real.id().unwrap_or_default().into_owned(),
             target: token.id().unwrap_or_default().into_owned(),
         };
-        session
-            .insert(IMPERSONATION_SESSION_KEY, &stored)
-            .map_err(|_| ImpersonationError::Session)?;
+        session.insert(KEY, &stored).map_err(|_| ImpersonationError::Session)?;
         tracing::info!(
             target: "imia::impersonation",
             event = "start",
@@ -144,7 +146,7 @@ impl<P: UserProvider> Impersonation<P> {
 /// ```
 pub fn stop(req: &HttpRequest) -> bool {
     let session = req.get_session();
-    let Ok(Some(stored)) = session.remove_as::<Stored>(IMPERSONATION_SESSION_KEY).transpose() else {
+    let Ok(Some(stored)) = session.remove_as::<Stored>(KEY).transpose() else {
         return false;
     };
     session.renew();

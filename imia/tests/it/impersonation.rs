@@ -194,7 +194,7 @@ async fn logout_ends_the_impersonation() {
 async fn a_stored_impersonation_of_another_user_is_ignored_and_removed() {
     async fn forge(session: actix_session::Session) -> actix_web::Result<HttpResponse> {
         session.insert(
-            impersonation::IMPERSONATION_SESSION_KEY,
+            "_impersonated_user_id",
             json!({"original": "staff@localhost", "target": "customer@localhost"}),
         )?;
         Ok(HttpResponse::Ok().finish())
@@ -211,7 +211,7 @@ async fn a_stored_impersonation_of_another_user_is_ignored_and_removed() {
     assert_eq!(r.json()["state"], "authenticated");
     // Malformed values too.
     async fn garbage(session: actix_session::Session) -> actix_web::Result<HttpResponse> {
-        session.insert(impersonation::IMPERSONATION_SESSION_KEY, "customer@localhost")?;
+        session.insert("_impersonated_user_id", "customer@localhost")?;
         Ok(HttpResponse::Ok().finish())
     }
     let users = people();

@@ -4,13 +4,13 @@ use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{App, HttpResponse, cookie::Key, test as atest, web};
 use imia::{
     Authentication,
-    authenticator::{ApiKeyAuthenticator, SESSION_USER_KEY, SessionAuthenticator},
+    authenticator::{ApiKeyAuthenticator, SessionAuthenticator},
 };
 
 use crate::common::*;
 
 async fn store_number(session: Session) -> actix_web::Result<HttpResponse> {
-    session.insert(SESSION_USER_KEY, 42)?;
+    session.insert("_auth_user_id", 42)?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -84,14 +84,14 @@ async fn a_session_for_an_unknown_or_inactive_user_is_purged_and_anonymous() {
 #[actix_web::test]
 async fn a_session_without_the_right_fingerprint_is_purged_and_anonymous() {
     async fn no_fingerprint(session: Session) -> actix_web::Result<HttpResponse> {
-        session.insert(SESSION_USER_KEY, "root@localhost")?;
+        session.insert("_auth_user_id", "root@localhost")?;
         Ok(HttpResponse::Ok().finish())
     }
     async fn wrong_fingerprint(session: Session) -> actix_web::Result<HttpResponse> {
-        session.insert(SESSION_USER_KEY, "root@localhost")?;
+        session.insert("_auth_user_id", "root@localhost")?;
         // Keyed with another secret: what a forged or foreign session would hold.
         let other = imia::SecretKey::from_bytes(&[1; 32]).unwrap();
-        session.insert(imia::authenticator::SESSION_HASH_KEY, other.fingerprint(ROOT.password))?;
+        session.insert("_auth_user_hash", other.fingerprint(ROOT.password))?;
         Ok(HttpResponse::Ok().finish())
     }
     let app = atest::init_service(

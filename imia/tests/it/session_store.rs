@@ -548,7 +548,7 @@ mod http {
     };
     use imia::{
         Authentication, SecretKey,
-        authenticator::{SESSION_USER_KEY, SessionAuthenticator},
+        authenticator::SessionAuthenticator,
         diesel::{DieselSessionStore, PoolOptions, SqliteConnection, migrations, sqlite_pool},
         login::{login_user, logout},
         provider::UserProvider as _,
@@ -819,7 +819,6 @@ mod http {
             .unwrap();
         let states: Vec<HashMap<String, String>> =
             rows.iter().map(|r| serde_json::from_str(&r.state).unwrap()).collect();
-        states.iter().all(|s| !s.contains_key(SESSION_USER_KEY))
-            && states.iter().filter(|s| *s == expected).count() == 1
+        states.iter().all(|s| !s.contains_key("_auth_user_id")) && states.iter().filter(|s| *s == expected).count() == 1
     }
 }
