@@ -98,7 +98,7 @@ mod user_like;
 /// without attributes, duplicate or unknown keys, and field types that cannot play their role.
 #[proc_macro_derive(UserLike, attributes(imia))]
 pub fn derive_user_like(input: TokenStream) -> TokenStream {
-    debug("derive(UserLike)", user_like::expand(input.into())).into()
+    debug("derive(UserLike)", user_like::derive(input.into())).into()
 }
 
 /// Requires an authenticated user, and optionally scopes, before an actix-web handler runs.
