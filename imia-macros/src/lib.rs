@@ -128,6 +128,20 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 /// 16) and any return type, registered with `web::resource(..).route(..)`/`App::route` or with
 /// actix's route macros, above or below them.
 ///
+/// # Compile errors
+///
+/// Mistakes are reported where they are, not at the attribute:
+///
+/// - on anything but a function with a body (a struct, an impl block, a constant, a trait's
+///   function declaration, ...): at the item's head, saying what it is;
+/// - on a function that is not `async`, or is `const`, `unsafe` or `extern "..."`: at that
+///   keyword; on a method taking `self`: at `self`;
+/// - an unknown or repeated argument, an empty scope list, a scope listed twice, a character
+///   other than printable ASCII (or a quote, a backslash, a comma), a doubled space: at the
+///   argument;
+/// - an argument that is no extractor: at the argument list, as rustc's "`FromRequest` is not
+///   implemented".
+///
 /// # Expansion
 ///
 /// The handler keeps its name and visibility, but its signature becomes
