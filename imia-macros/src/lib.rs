@@ -18,7 +18,10 @@ mod user_like;
 ///
 /// # Field roles
 ///
-/// | role | attribute | default field names | field types |
+/// Each method of `UserLike` reads the field that plays its role: the field marked with the
+/// role's attribute or, when none is, a field with one of the role's names.
+///
+/// | role | attribute | field names taken without an attribute, first listed first | field types |
 /// |---|---|---|---|
 /// | id (required) | `#[imia(id)]` | `id` | anything `Display`: integers, strings, UUIDs |
 /// | username | `#[imia(username)]` | `username`, `email` | `String`, `&str`, `Option<String>`, ... |
@@ -29,7 +32,63 @@ mod user_like;
 /// | API token | `#[imia(token)]` | `api_token`, `token` | a string or `Option` of one (empty: none) |
 /// | security stamp | `#[imia(security_stamp)]` | `security_stamp` | `String`, `Option<String>` or another owned string (`None` or empty: no stamp); the derive also writes it (`set_security_stamp`) |
 ///
-/// `#[imia(skip)]` keeps a field from taking a role by its name.
+/// In full, each role is played by:
+///
+/// 1. the field marked with its attribute (marking two fields is an error);
+/// 2. else, when a struct attribute computes it (`display_name = "..."`, `scopes_with`,
+///    `active_with`, below), no field (marking one too is an error);
+/// 3. else the field with the first of its names above that names a field, unless that field is
+///    marked `#[imia(skip)]` or plays a role by attribute: with both `username` and `email`, the
+///    username is `username`;
+/// 4. else no field: the trait's default answers (no username, no password hash, no scopes, active,
+///    no API token, no security stamp; the display name is the username, else the id).
+///
+/// Only named fields are matched by name: in a tuple struct every role needs its attribute. One
+/// field can play several roles by attribute (`#[imia(id, username)]`). `#[imia(skip)]` keeps a
+/// field from taking a role by its name; it does not undo an attribute.
+///
+/// # The password hash, and fields named `password`
+///
+/// **A field named `password` is taken as the password hash** when no field is named
+/// `password_hash` or `hashed_password` and none is marked `#[imia(password)]`. What it holds is
+/// what `hashed_password()` returns and what logins check passwords against: imia never hashes
+/// it. Store a hash there (a PHC string, as `PasswordHasher::hash` of `Argon2Hasher` makes). A
+/// plain-text password there never matches with `Argon2Hasher` (every password login fails);
+/// only `InsecurePlaintextVerifier`, for tests and examples, compares it as it is.
+///
+/// Rather than rely on the name, say which field is the hash, or that there is none:
+///
+/// - `#[imia(password)]` on the field that holds the hash: it wins over every name;
+/// - `#[imia(skip)]` on a field named `password` that is not the hash: no field is then the
+///   password hash (unless another one is marked or named so), and password logins fail for
+///   such users.
+///
+/// ```
+/// use imia::UserLike;
+///
+/// #[derive(UserLike)]
+/// struct User {
+///     id: u32,
+///     #[imia(password)]
+///     digest: String, // the hash, whatever the other fields are called
+///     #[imia(skip)]
+///     password: String, // not a hash: never taken as one
+/// }
+///
+/// let user = User { id: 1, digest: "$argon2id$v=19$...".into(), password: "hunter2".into() };
+/// assert_eq!(user.hashed_password(), "$argon2id$v=19$...");
+///
+/// #[derive(UserLike)]
+/// struct ApiClient {
+///     id: u32,
+///     token: String,
+///     #[imia(skip)]
+///     password: String,
+/// }
+///
+/// let client = ApiClient { id: 2, token: "t".into(), password: "hunter2".into() };
+/// assert_eq!(client.hashed_password(), ""); // no password hash: password logins fail
+/// ```
 ///
 /// # Struct attributes
 ///
@@ -95,7 +154,8 @@ mod user_like;
 /// # Errors
 ///
 /// Compile errors point at the offending token: enums and unions, a missing id, a tuple struct
-/// without attributes, duplicate or unknown keys, and field types that cannot play their role.
+/// without attributes, unknown, misplaced or duplicate keys, a role both marked on a field and
+/// computed by a struct attribute, and (at the field's type) types that cannot play their role.
 #[proc_macro_derive(UserLike, attributes(imia))]
 pub fn derive_user_like(input: TokenStream) -> TokenStream {
     debug("derive(UserLike)", user_like::derive(input.into())).into()

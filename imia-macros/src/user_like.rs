@@ -708,6 +708,26 @@ mod tests {
         }
     }
 
+    /// The table in the derive's documentation lists, for each role, exactly the names taken.
+    #[test]
+    fn the_documented_names_are_the_names_taken() {
+        let docs = include_str!("lib.rs");
+        for role in Role::ALL {
+            let attribute = format!("| `#[imia({})]` |", role.key());
+            let row = docs
+                .lines()
+                .find(|line| line.starts_with("/// |") && line.contains(&attribute))
+                .unwrap_or_else(|| panic!("no row for {attribute} in the derive's documentation"));
+            let cell = row.split(&attribute).nth(1).and_then(|rest| rest.split(" | ").next());
+            let names: Vec<_> = cell
+                .unwrap_or_default()
+                .split(", ")
+                .map(|name| name.trim().trim_matches('`'))
+                .collect();
+            assert_eq!(names, role.default_names(), "{row}");
+        }
+    }
+
     #[test]
     fn the_first_listed_name_wins() {
         let src = "struct U { id: u8, password: u8, hashed_password: u8, password_hash: u8, email: u8, username: u8,
