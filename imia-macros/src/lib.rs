@@ -125,13 +125,13 @@ mod user_like;
 /// assert_eq!(user.hashed_password(), "");
 /// ```
 ///
-/// Fields with other names take their role by attribute:
+/// Fields with other names take their role by attribute, and struct attributes compute values:
 ///
 /// ```
 /// use imia::UserLike;
 ///
 /// #[derive(UserLike)]
-/// #[imia(display_name = "full_name")]
+/// #[imia(display_name = "full_name", scopes_with = "Account::role_scopes", active_with = "Account::can_log_in")]
 /// struct Account {
 ///     #[imia(id)]
 ///     uuid: String,
@@ -139,16 +139,69 @@ mod user_like;
 ///     login: String,
 ///     first: String,
 ///     last: String,
+///     role: String,
+///     banned: bool,
 /// }
 ///
 /// impl Account {
 ///     fn full_name(&self) -> String {
 ///         format!("{} {}", self.first, self.last)
 ///     }
+///     fn role_scopes(&self) -> Vec<String> {
+///         match self.role.as_str() {
+///             "admin" => vec!["admin".into(), "billing:read".into()],
+///             _ => Vec::new(),
+///         }
+///     }
+///     fn can_log_in(&self) -> bool {
+///         !self.banned
+///     }
 /// }
 ///
-/// let a = Account { uuid: "u-1".into(), login: "ann".into(), first: "Ann".into(), last: "Lee".into() };
+/// let a = Account {
+///     uuid: "u-1".into(),
+///     login: "ann".into(),
+///     first: "Ann".into(),
+///     last: "Lee".into(),
+///     role: "admin".into(),
+///     banned: false,
+/// };
+/// assert_eq!(a.id(), "u-1");
+/// assert_eq!(a.username().as_deref(), Some("ann"));
 /// assert_eq!(a.display_name(), "Ann Lee");
+/// assert!(a.has_scope("billing:read"));
+/// assert!(a.is_active());
+/// ```
+///
+/// In a tuple struct every role is given by attribute, and one field can play several:
+///
+/// ```
+/// use imia::UserLike;
+///
+/// #[derive(UserLike)]
+/// struct Service(#[imia(id, username)] String, #[imia(token)] String, #[imia(scopes)] Vec<String>);
+///
+/// let s = Service("billing".into(), "tok".into(), vec!["invoices:write".into()]);
+/// assert_eq!(s.id(), "billing");
+/// assert_eq!(s.username().as_deref(), Some("billing"));
+/// assert_eq!(s.api_token(), Some("tok"));
+/// assert!(s.has_scope("invoices:write"));
+/// ```
+///
+/// A crate that reaches imia through a re-export says where with `crate`:
+///
+/// ```
+/// mod auth {
+///     pub use imia::*;
+/// }
+///
+/// #[derive(auth::UserLike)]
+/// #[imia(crate = "auth")]
+/// struct User {
+///     id: u64,
+/// }
+/// # use imia::UserLike as _;
+/// # assert_eq!(User { id: 3 }.id(), "3");
 /// ```
 ///
 /// # Errors
@@ -245,6 +298,46 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 ///     .route("/invoices/{id}", web::get().to(invoice))
 ///     .route("/upload", web::post().to(upload));
 /// # let _ = app;
+/// ```
+///
+/// The answers, with the `Authentication` middleware in front:
+///
+/// ```
+/// use actix_web::{App, test, web};
+/// use imia::{Authentication, UserLike, authenticator::ApiKeyAuthenticator, protected, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User {
+///     id: u32,
+///     scopes: Vec<String>,
+///     api_token: Option<String>,
+/// }
+///
+/// #[protected(scopes = "admin")]
+/// async fn admin() -> &'static str {
+///     "hello admin"
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let users = InMemoryProvider::new([
+///     User { id: 1, scopes: vec!["admin".into()], api_token: Some("admin-key".into()) },
+///     User { id: 2, scopes: vec![], api_token: Some("user-key".into()) },
+/// ]);
+/// let app = test::init_service(
+///     App::new()
+///         .wrap(Authentication::new(ApiKeyAuthenticator::new(users)))
+///         .route("/admin", web::get().to(admin)),
+/// )
+/// .await;
+/// for (uri, status) in [
+///     ("/admin", 401),                   // anonymous
+///     ("/admin?apikey=user-key", 403),   // without the scope
+///     ("/admin?apikey=admin-key", 200),  // with it
+/// ] {
+///     let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+///     assert_eq!(res.status(), status, "{uri}");
+/// }
+/// # });
 /// ```
 #[proc_macro_attribute]
 pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {
