@@ -18,7 +18,10 @@ mod user_like;
 ///
 /// # Field roles
 ///
-/// | role | attribute | default field names | field types |
+/// Each method of `UserLike` reads the field that plays its role: the field marked with the
+/// role's attribute or, when none is, a field with one of the role's names.
+///
+/// | role | attribute | field names taken without an attribute, first listed first | field types |
 /// |---|---|---|---|
 /// | id (required) | `#[imia(id)]` | `id` | anything `Display`: integers, strings, UUIDs |
 /// | username | `#[imia(username)]` | `username`, `email` | `String`, `&str`, `Option<String>`, ... |
@@ -29,7 +32,63 @@ mod user_like;
 /// | API token | `#[imia(token)]` | `api_token`, `token` | a string or `Option` of one (empty: none) |
 /// | security stamp | `#[imia(security_stamp)]` | `security_stamp` | `String`, `Option<String>` or another owned string (`None` or empty: no stamp); the derive also writes it (`set_security_stamp`) |
 ///
-/// `#[imia(skip)]` keeps a field from taking a role by its name.
+/// In full, each role is played by:
+///
+/// 1. the field marked with its attribute (marking two fields is an error);
+/// 2. else, when a struct attribute computes it (`display_name = "..."`, `scopes_with`,
+///    `active_with`, below), no field (marking one too is an error);
+/// 3. else the field with the first of its names above that names a field, unless that field is
+///    marked `#[imia(skip)]` or plays a role by attribute: with both `username` and `email`, the
+///    username is `username`;
+/// 4. else no field: the trait's default answers (no username, no password hash, no scopes, active,
+///    no API token, no security stamp; the display name is the username, else the id).
+///
+/// Only named fields are matched by name: in a tuple struct every role needs its attribute. One
+/// field can play several roles by attribute (`#[imia(id, username)]`). `#[imia(skip)]` keeps a
+/// field from taking a role by its name; it does not undo an attribute.
+///
+/// # The password hash, and fields named `password`
+///
+/// **A field named `password` is taken as the password hash** when no field is named
+/// `password_hash` or `hashed_password` and none is marked `#[imia(password)]`. What it holds is
+/// what `hashed_password()` returns and what logins check passwords against: imia never hashes
+/// it. Store a hash there (a PHC string, as `PasswordHasher::hash` of `Argon2Hasher` makes). A
+/// plain-text password there never matches with `Argon2Hasher` (every password login fails);
+/// only `InsecurePlaintextVerifier`, for tests and examples, compares it as it is.
+///
+/// Rather than rely on the name, say which field is the hash, or that there is none:
+///
+/// - `#[imia(password)]` on the field that holds the hash: it wins over every name;
+/// - `#[imia(skip)]` on a field named `password` that is not the hash: no field is then the
+///   password hash (unless another one is marked or named so), and password logins fail for
+///   such users.
+///
+/// ```
+/// use imia::UserLike;
+///
+/// #[derive(UserLike)]
+/// struct User {
+///     id: u32,
+///     #[imia(password)]
+///     digest: String, // the hash, whatever the other fields are called
+///     #[imia(skip)]
+///     password: String, // not a hash: never taken as one
+/// }
+///
+/// let user = User { id: 1, digest: "$argon2id$v=19$...".into(), password: "hunter2".into() };
+/// assert_eq!(user.hashed_password(), "$argon2id$v=19$...");
+///
+/// #[derive(UserLike)]
+/// struct ApiClient {
+///     id: u32,
+///     token: String,
+///     #[imia(skip)]
+///     password: String,
+/// }
+///
+/// let client = ApiClient { id: 2, token: "t".into(), password: "hunter2".into() };
+/// assert_eq!(client.hashed_password(), ""); // no password hash: password logins fail
+/// ```
 ///
 /// # Struct attributes
 ///
@@ -66,13 +125,13 @@ mod user_like;
 /// assert_eq!(user.hashed_password(), "");
 /// ```
 ///
-/// Fields with other names take their role by attribute:
+/// Fields with other names take their role by attribute, and struct attributes compute values:
 ///
 /// ```
 /// use imia::UserLike;
 ///
 /// #[derive(UserLike)]
-/// #[imia(display_name = "full_name")]
+/// #[imia(display_name = "full_name", scopes_with = "Account::role_scopes", active_with = "Account::can_log_in")]
 /// struct Account {
 ///     #[imia(id)]
 ///     uuid: String,
@@ -80,25 +139,79 @@ mod user_like;
 ///     login: String,
 ///     first: String,
 ///     last: String,
+///     role: String,
+///     banned: bool,
 /// }
 ///
 /// impl Account {
 ///     fn full_name(&self) -> String {
 ///         format!("{} {}", self.first, self.last)
 ///     }
+///     fn role_scopes(&self) -> Vec<String> {
+///         match self.role.as_str() {
+///             "admin" => vec!["admin".into(), "billing:read".into()],
+///             _ => Vec::new(),
+///         }
+///     }
+///     fn can_log_in(&self) -> bool {
+///         !self.banned
+///     }
 /// }
 ///
-/// let a = Account { uuid: "u-1".into(), login: "ann".into(), first: "Ann".into(), last: "Lee".into() };
+/// let a = Account {
+///     uuid: "u-1".into(),
+///     login: "ann".into(),
+///     first: "Ann".into(),
+///     last: "Lee".into(),
+///     role: "admin".into(),
+///     banned: false,
+/// };
+/// assert_eq!(a.id(), "u-1");
+/// assert_eq!(a.username().as_deref(), Some("ann"));
 /// assert_eq!(a.display_name(), "Ann Lee");
+/// assert!(a.has_scope("billing:read"));
+/// assert!(a.is_active());
+/// ```
+///
+/// In a tuple struct every role is given by attribute, and one field can play several:
+///
+/// ```
+/// use imia::UserLike;
+///
+/// #[derive(UserLike)]
+/// struct Service(#[imia(id, username)] String, #[imia(token)] String, #[imia(scopes)] Vec<String>);
+///
+/// let s = Service("billing".into(), "tok".into(), vec!["invoices:write".into()]);
+/// assert_eq!(s.id(), "billing");
+/// assert_eq!(s.username().as_deref(), Some("billing"));
+/// assert_eq!(s.api_token(), Some("tok"));
+/// assert!(s.has_scope("invoices:write"));
+/// ```
+///
+/// A crate that reaches imia through a re-export says where with `crate`:
+///
+/// ```
+/// mod auth {
+///     pub use imia::*;
+/// }
+///
+/// #[derive(auth::UserLike)]
+/// #[imia(crate = "auth")]
+/// struct User {
+///     id: u64,
+/// }
+/// # use imia::UserLike as _;
+/// # assert_eq!(User { id: 3 }.id(), "3");
 /// ```
 ///
 /// # Errors
 ///
 /// Compile errors point at the offending token: enums and unions, a missing id, a tuple struct
-/// without attributes, duplicate or unknown keys, and field types that cannot play their role.
+/// without attributes, unknown, misplaced or duplicate keys, a role both marked on a field and
+/// computed by a struct attribute, and (at the field's type) types that cannot play their role.
 #[proc_macro_derive(UserLike, attributes(imia))]
 pub fn derive_user_like(input: TokenStream) -> TokenStream {
-    debug("derive(UserLike)", user_like::expand(input.into())).into()
+    debug("derive(UserLike)", user_like::derive(input.into())).into()
 }
 
 /// Requires an authenticated user, and optionally scopes, before an actix-web handler runs.
@@ -127,6 +240,20 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 /// It works on `async fn` handlers with any extractors (any number of them, even beyond actix's
 /// 16) and any return type, registered with `web::resource(..).route(..)`/`App::route` or with
 /// actix's route macros, above or below them.
+///
+/// # Compile errors
+///
+/// Mistakes are reported where they are, not at the attribute:
+///
+/// - on anything but a function with a body (a struct, an impl block, a constant, a trait's
+///   function declaration, ...): at the item's head, saying what it is;
+/// - on a function that is not `async`, or is `const`, `unsafe` or `extern "..."`: at that
+///   keyword; on a method taking `self`: at `self`;
+/// - an unknown or repeated argument, an empty scope list, a scope listed twice, a character
+///   other than printable ASCII (or a quote, a backslash, a comma), a doubled space: at the
+///   argument;
+/// - an argument that is no extractor: at the argument list, as rustc's "`FromRequest` is not
+///   implemented".
 ///
 /// # Expansion
 ///
@@ -171,6 +298,46 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 ///     .route("/invoices/{id}", web::get().to(invoice))
 ///     .route("/upload", web::post().to(upload));
 /// # let _ = app;
+/// ```
+///
+/// The answers, with the `Authentication` middleware in front:
+///
+/// ```
+/// use actix_web::{App, test, web};
+/// use imia::{Authentication, UserLike, authenticator::ApiKeyAuthenticator, protected, provider::InMemoryProvider};
+///
+/// #[derive(Clone, UserLike)]
+/// struct User {
+///     id: u32,
+///     scopes: Vec<String>,
+///     api_token: Option<String>,
+/// }
+///
+/// #[protected(scopes = "admin")]
+/// async fn admin() -> &'static str {
+///     "hello admin"
+/// }
+///
+/// # actix_rt::System::new().block_on(async {
+/// let users = InMemoryProvider::new([
+///     User { id: 1, scopes: vec!["admin".into()], api_token: Some("admin-key".into()) },
+///     User { id: 2, scopes: vec![], api_token: Some("user-key".into()) },
+/// ]);
+/// let app = test::init_service(
+///     App::new()
+///         .wrap(Authentication::new(ApiKeyAuthenticator::new(users)))
+///         .route("/admin", web::get().to(admin)),
+/// )
+/// .await;
+/// for (uri, status) in [
+///     ("/admin", 401),                   // anonymous
+///     ("/admin?apikey=user-key", 403),   // without the scope
+///     ("/admin?apikey=admin-key", 200),  // with it
+/// ] {
+///     let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+///     assert_eq!(res.status(), status, "{uri}");
+/// }
+/// # });
 /// ```
 #[proc_macro_attribute]
 pub fn protected(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -1,8 +1,8 @@
 //! `#[protected]`: check authentication and scopes before a handler runs.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned};
-use syn::{Error, FnArg, ItemFn, LitStr, Path, ReturnType, spanned::Spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::{Error, FnArg, Item, ItemFn, LitStr, Path, ReturnType, spanned::Spanned};
 
 use crate::attr::{Errors, default_crate};
 
@@ -94,8 +94,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
-            // Point at the item the attribute was put on, not at the attribute.
-            let err = Error::new_spanned(&item, "#[protected] goes on an async handler function").into_compile_error();
+            // Re-emit the item untouched beside the error, so that it stays the only one.
+            let err = misplaced(&item).into_compile_error();
             return quote!(#err #item);
         }
     };
@@ -108,6 +108,79 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#err #func)
         }
     }
+}
+
+/// The error for `#[protected]` on an item that is not a function with a body. It points at the
+/// item's head (`struct Handler`, `impl Api`, `const LIMIT`, ...), not at the attribute nor across
+/// a whole block, and says what the item is.
+fn misplaced(item: &TokenStream) -> Error {
+    let (head, what) = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Const(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.const_token, &i.ident);
+            (quote!(#vis #token #ident), "a constant")
+        }
+        Ok(Item::Enum(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.enum_token, &i.ident);
+            (quote!(#vis #token #ident), "an enum")
+        }
+        Ok(Item::ExternCrate(i)) => {
+            let (vis, extern_token, crate_token, ident) = (&i.vis, &i.extern_token, &i.crate_token, &i.ident);
+            (quote!(#vis #extern_token #crate_token #ident), "an `extern crate`")
+        }
+        Ok(Item::ForeignMod(i)) => {
+            let (unsafety, abi) = (&i.unsafety, &i.abi);
+            (quote!(#unsafety #abi), "an `extern` block")
+        }
+        Ok(Item::Impl(i)) => {
+            let (unsafety, token, self_ty) = (&i.unsafety, &i.impl_token, &i.self_ty);
+            (quote!(#unsafety #token #self_ty), "an impl block")
+        }
+        Ok(Item::Macro(i)) => {
+            let (path, bang, ident) = (&i.mac.path, &i.mac.bang_token, &i.ident);
+            (quote!(#path #bang #ident), "a macro")
+        }
+        Ok(Item::Mod(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.mod_token, &i.ident);
+            (quote!(#vis #token #ident), "a module")
+        }
+        Ok(Item::Static(i)) => {
+            let (vis, token, mutability, ident) = (&i.vis, &i.static_token, &i.mutability, &i.ident);
+            (quote!(#vis #token #mutability #ident), "a static")
+        }
+        Ok(Item::Struct(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.struct_token, &i.ident);
+            (quote!(#vis #token #ident), "a struct")
+        }
+        Ok(Item::Trait(i)) => {
+            let (vis, unsafety, token, ident) = (&i.vis, &i.unsafety, &i.trait_token, &i.ident);
+            (quote!(#vis #unsafety #token #ident), "a trait")
+        }
+        Ok(Item::TraitAlias(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.trait_token, &i.ident);
+            (quote!(#vis #token #ident), "a trait alias")
+        }
+        Ok(Item::Type(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.type_token, &i.ident);
+            (quote!(#vis #token #ident), "a type alias")
+        }
+        Ok(Item::Union(i)) => {
+            let (vis, token, ident) = (&i.vis, &i.union_token, &i.ident);
+            (quote!(#vis #token #ident), "a union")
+        }
+        Ok(Item::Use(i)) => {
+            let (vis, token, tree) = (&i.vis, &i.use_token, &i.tree);
+            (quote!(#vis #token #tree), "a `use` declaration")
+        }
+        // A function without a body, as in a trait: `async fn handler();`.
+        _ => match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+            Ok(f) if f.default.is_none() => (f.sig.to_token_stream(), "a function without a body"),
+            _ => return Error::new_spanned(item, "#[protected] goes on an async handler function"),
+        },
+    };
+    Error::new_spanned(
+        head,
+        format!("#[protected] goes on an async handler function, not on {what}"),
+    )
 }
 
 /// The most elements actix-web implements `FromRequest` for in a tuple (`(A,)` to
@@ -161,6 +234,16 @@ fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
     }
     if let Some(c) = &sig.constness {
         errors.spanned(c.span, "#[protected] handlers cannot be `const fn`");
+    }
+    // The expansion is a safe Rust function: it would silently drop either.
+    if let Some(u) = &sig.unsafety {
+        errors.spanned(u.span, "#[protected] handlers cannot be `unsafe fn`");
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(Error::new_spanned(
+            abi,
+            "#[protected] handlers cannot be `extern` functions",
+        ));
     }
     if let Some(receiver) = sig.receiver() {
         errors.spanned(
@@ -283,6 +366,37 @@ mod tests {
         for bad in ["", "  ", "a  b", "a b a", "a,b", "caf\u{e9}", "a\tb", "\"a\"", " a"] {
             assert!(validate_scopes(&lit(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn misplaced_attributes_say_what_they_are_on() {
+        for (item, what) in [
+            ("const A: u8 = 1;", "a constant"),
+            ("pub enum A { B }", "an enum"),
+            ("extern crate a;", "an `extern crate`"),
+            ("unsafe extern \"C\" {}", "an `extern` block"),
+            ("unsafe impl<T> A for B<T> { fn f() {} }", "an impl block"),
+            ("macro_rules! a { () => {} }", "a macro"),
+            ("mod a {}", "a module"),
+            ("static mut A: u8 = 1;", "a static"),
+            ("struct A;", "a struct"),
+            ("pub unsafe trait A {}", "a trait"),
+            ("trait A = B;", "a trait alias"),
+            ("type A = B;", "a type alias"),
+            ("union A { b: u8 }", "a union"),
+            ("use a::b;", "a `use` declaration"),
+            ("async fn handler(&self) -> u8;", "a function without a body"),
+        ] {
+            let err = misplaced(&item.parse().unwrap()).to_string();
+            assert_eq!(
+                err,
+                format!("#[protected] goes on an async handler function, not on {what}"),
+                "{item}"
+            );
+        }
+        // Anything else: the plain message.
+        let err = misplaced(&quote!(let x = 1;)).to_string();
+        assert_eq!(err, "#[protected] goes on an async handler function");
     }
 
     #[test]

@@ -1,0 +1,6 @@
+use imia::protected;
+
+#[protected(scopes = "admin")]
+const HANDLER: &str = "x";
+
+fn main() {}

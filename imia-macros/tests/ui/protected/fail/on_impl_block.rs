@@ -1,0 +1,12 @@
+use imia::protected;
+
+struct Api;
+
+#[protected]
+impl Api {
+    async fn handler() -> &'static str {
+        "x"
+    }
+}
+
+fn main() {}
