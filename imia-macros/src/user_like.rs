@@ -529,9 +529,16 @@ fn expand(plan: &Plan) -> TokenStream {
 
     let password = plan.field(Role::Password).map(|f| {
         let value = str_field(f);
+        let FieldRef { member, ty } = f;
+        let setter = quote_spanned! {ty.span()=>
+            <#ty as #private::HashField>::set_hash(&mut self.#member, hash)
+        };
         quote! {
             fn hashed_password(&self) -> &str {
                 ::core::option::Option::unwrap_or(#value, "")
+            }
+            fn set_hashed_password(&mut self, hash: &str) -> bool {
+                #setter
             }
         }
     });

@@ -119,6 +119,54 @@ impl<T: StampField + From<String>> StampField for Option<T> {
     }
 }
 
+/// A string field that may take a new password hash: owned strings can (`true`), a borrowed
+/// `&str` cannot (`false`: the provider then keeps the old hash), possibly optional.
+pub trait HashField {
+    /// Replaces the value with `hash`; whether it could.
+    fn set_hash(&mut self, hash: &str) -> bool;
+}
+
+macro_rules! hash_field {
+    ($($ty:ty),*) => {$(
+        impl HashField for $ty {
+            #[inline]
+            fn set_hash(&mut self, hash: &str) -> bool {
+                *self = hash.into();
+                true
+            }
+        }
+    )*};
+}
+
+hash_field!(String, Box<str>, Rc<str>, Arc<str>);
+
+impl HashField for Cow<'_, str> {
+    #[inline]
+    fn set_hash(&mut self, hash: &str) -> bool {
+        *self = Cow::Owned(hash.to_owned());
+        true
+    }
+}
+
+impl HashField for &str {
+    #[inline]
+    fn set_hash(&mut self, _: &str) -> bool {
+        false
+    }
+}
+
+impl<T: HashField + Default> HashField for Option<T> {
+    #[inline]
+    fn set_hash(&mut self, hash: &str) -> bool {
+        let mut value = T::default();
+        let set = value.set_hash(hash);
+        if set {
+            *self = Some(value);
+        }
+        set
+    }
+}
+
 /// A field that holds scopes: a list, a set, or a string separated by spaces or commas (what a
 /// database column holds), possibly optional.
 #[diagnostic::on_unimplemented(

@@ -38,6 +38,7 @@ pub use api_key::{ApiKeyAuthenticator, DEFAULT_HEADER, DEFAULT_QUERY_PARAM};
 pub use basic::{BasicAuthenticator, DEFAULT_REALM};
 pub use closure::{FnAuthenticator, from_fn};
 pub use header::DEFAULT_MAX_CREDENTIAL_LEN;
+#[cfg(feature = "session")]
 pub use session::SessionAuthenticator;
 #[cfg(feature = "session")]
 #[allow(deprecated)]

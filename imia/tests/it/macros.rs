@@ -392,3 +392,34 @@ async fn protected_keeps_the_apps_extractor_configs() {
     let (req, _) = post_invoice(MALFORMED, &[]);
     assert_eq!(send_request(&app, req).await.status, 401);
 }
+
+#[actix_web::test]
+async fn derived_users_in_memory_store_password_changes() {
+    let member = Member {
+        id: 7,
+        email: "m@example.com".into(),
+        name: None,
+        password_hash: None,
+        scopes: String::new(),
+        api_token: None,
+        is_active: true,
+    };
+    let users = InMemoryProvider::new([member.clone()]);
+    assert!(users.update_password_hash(&member, "$argon2id$new").await.unwrap());
+    let stored = users.find_by_id("7").await.unwrap().unwrap();
+    assert_eq!(stored.hashed_password(), "$argon2id$new");
+
+    // A borrowed hash cannot be replaced: the provider says it stored nothing.
+    #[derive(Clone, UserLike)]
+    struct Fixed {
+        id: u32,
+        password_hash: &'static str,
+    }
+    let fixed = Fixed {
+        id: 1,
+        password_hash: "old",
+    };
+    let users = InMemoryProvider::new([fixed.clone()]);
+    assert!(!users.update_password_hash(&fixed, "new").await.unwrap());
+    assert_eq!(users.find_by_id("1").await.unwrap().unwrap().hashed_password(), "old");
+}
