@@ -812,3 +812,47 @@ async fn stateless_impersonation_in_the_demo() {
     assert_eq!(r.json()["username"], "user@example.com");
     assert_eq!(r.json()["state"], "authenticated");
 }
+
+#[actix_web::test]
+async fn logout_everywhere_ends_every_session_and_token_of_the_user() {
+    let app = atest::init_service(demo().await.app()).await;
+    let remembered = send(
+        &app,
+        post_form(
+            "/login",
+            &[
+                ("username", "user@example.com"),
+                ("password", "password"),
+                ("remember_me", "1"),
+            ],
+        ),
+    )
+    .await;
+    let laptop = remember_cookie(&remembered).unwrap();
+    let phone = login(&app, "user@example.com").await;
+    let admin = login(&app, "root@example.com").await;
+    let here = login(&app, "user@example.com").await;
+
+    let r = send(&app, with_cookie(post_form("/logout", &[("everywhere", "1")]), &here)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    for (cookie, what) in [
+        (&here, "this session"),
+        (&phone, "another session"),
+        (&laptop, "a remember-me token"),
+    ] {
+        assert_eq!(
+            send(&app, with_cookie(get("/whoami"), cookie)).await.json()["state"],
+            "anonymous",
+            "{what} ends"
+        );
+    }
+    assert_eq!(
+        send(&app, with_cookie(get("/whoami"), &admin)).await.json()["state"],
+        "authenticated",
+        "other users stay logged in"
+    );
+    // The password still works.
+    login(&app, "user@example.com").await;
+}

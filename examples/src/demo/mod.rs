@@ -14,7 +14,7 @@
 //! | `GET /` | home page: who is logged in |
 //! | `GET /whoami` | the identity as JSON |
 //! | `GET /login`, `POST /login` | the login form (`username`, `password`, `remember_me`, `next`) |
-//! | `POST /logout` | log out (`GET` is 405) |
+//! | `POST /logout` | log out (`GET` is 405); with `everywhere=1`, every session and remember-me token of the user ends |
 //! | `GET /app` | logged-in users; browsers are sent to `/login?next=…`, API clients get 401 |
 //! | `GET /admin` | the `admin` scope (403 without it) |
 //! | `POST /account/password` | change the password (`current_password`, `new_password`) |

@@ -126,10 +126,23 @@ pub async fn login(mut auth: Auth<DemoUser>, form: web::Form<LoginForm>) -> Http
     }
 }
 
-/// `POST /logout`: ends the session and revokes the remember-me token.
-pub async fn logout(mut auth: Auth<DemoUser>) -> HttpResponse {
-    // A failure to revoke the token is logged by the library; the session is gone either way.
-    let _ = auth.logout().await;
+/// The logout form: `everywhere=1` ends every session of the user.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    everywhere: Option<String>,
+}
+
+/// `POST /logout`: ends the session and revokes the remember-me token; with `everywhere=1`,
+/// ends every session and remember-me token of the user.
+pub async fn logout(mut auth: Auth<DemoUser>, form: Option<web::Form<LogoutForm>>) -> HttpResponse {
+    let everywhere = form.is_some_and(|f| f.everywhere.as_deref() == Some("1"));
+    // Failures are logged by the library; this session is gone either way.
+    let _ = if everywhere {
+        auth.logout_everywhere().await
+    } else {
+        auth.logout().await
+    };
     no_store(
         HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/login"))
@@ -268,8 +281,9 @@ pub async fn api_admin(token: UserToken) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "admin": true, "user": identity(&token) }))
 }
 
-const LOGOUT_FORM: &str =
-    "<form method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>";
+const LOGOUT_FORM: &str = "<form method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>\n\
+     <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"everywhere\" value=\"1\">\
+     <button type=\"submit\" id=\"logout-everywhere\">Log out everywhere</button></form>";
 
 fn login_form(next: &str, error: Option<&str>) -> String {
     let error = error
