@@ -31,7 +31,7 @@ use imia_tests::{
     attack::{CountingHasher, CountingProvider, Victim, served, served_by},
     http::{self, Request, Response},
     live::LiveServer,
-    session_attack::{PASSWORD, Store, start_demo, temp_sqlite},
+    session_attack::{PASSWORD, Store, drop_postgres, fresh_postgres, start_demo, temp_sqlite},
 };
 use serde::Deserialize;
 
@@ -584,44 +584,13 @@ fn passwords_are_compared_exactly_as_typed() {
     println!("{} password rows", rows.len());
 }
 
-/// The PostgreSQL server of the test environment, as the rest of the suite names it.
-fn postgres_url() -> String {
-    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh database made with `psql`, or `None` (skipped outside CI) when there is no server.
-fn fresh_postgres(name: &str) -> Option<String> {
-    let url = postgres_url();
-    let psql = |sql: &str| {
-        std::process::Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-    };
-    match psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .and_then(|_| psql(&format!("CREATE DATABASE {name}")))
-    {
-        Ok(status) if status.success() => {}
-        other => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL is needed in CI: {other:?}"
-            );
-            eprintln!("SKIPPED: no PostgreSQL database could be made with psql at {url}: {other:?}");
-            return None;
-        }
-    }
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
-
 /// PostgreSQL refuses NUL in text parameters with an error: a NUL smuggled into a username,
 /// token or id must not turn a lookup into a 500.
 #[test]
 fn nul_bytes_never_fail_a_postgres_lookup() {
-    let name = format!("imia_adv_limits_{}", std::process::id());
-    let Some(database) = fresh_postgres(&name) else { return };
+    let Some(database) = fresh_postgres("adv_limits") else {
+        return;
+    };
     let server = imia_tests::server::ExampleServer::start_with_env(
         "demo",
         &[
@@ -667,15 +636,7 @@ fn nul_bytes_never_fail_a_postgres_lookup() {
         }
     }
     drop(server);
-    let _ = std::process::Command::new("psql")
-        .args([
-            postgres_url().as_str(),
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+    drop_postgres(&database);
 }
 
 /// A client that never finishes its request head is cut off after actix's

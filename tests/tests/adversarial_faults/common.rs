@@ -4,7 +4,6 @@ use std::{
     borrow::Cow,
     collections::HashMap,
     fmt,
-    net::SocketAddr,
     sync::{
         Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicU8, AtomicUsize, Ordering},
@@ -34,7 +33,7 @@ use imia::{
     remember::{InMemoryRememberStore, RememberMe, RememberStore, RememberToken},
 };
 use imia_tests::{
-    http::{Client, Request, Response},
+    http::{Client, Request, Response, is_removal},
     live::LiveServer,
 };
 use serde::Deserialize;
@@ -49,41 +48,6 @@ pub(crate) const LOGIN_FAILED: &str = "Invalid e-mail or password.";
 pub(crate) const ANN: (&str, &str, &str) = ("ann@example.com", "correct horse", "tok-ann");
 /// Failures per username that the login throttle allows.
 pub(crate) const THROTTLE_MAX: usize = 3;
-
-// ---------------------------------------------------------------------------------------------
-// Servers the tests need: skip outside CI, fail under CI.
-
-pub(crate) fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Reports a missing server: a panic under `CI=true`, a printed skip elsewhere.
-pub(crate) fn skip<T>(why: impl fmt::Display) -> Option<T> {
-    assert!(!under_ci(), "required under CI=true: {why}");
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-/// `host:port` of a `scheme://user:pw@host:port/db` URL.
-pub(crate) fn host_port(url: &str, default_port: u16) -> Option<SocketAddr> {
-    let rest = url.split("://").nth(1)?;
-    let hostport = rest.rsplit('@').next()?.split(['/', '?']).next()?;
-    let hostport = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:{default_port}")
-    };
-    hostport.parse().ok()
-}
-
-/// `url` with its host and port replaced by `addr` (to go through a proxy) and its database
-/// replaced by `db`.
-pub(crate) fn rewrite_url(url: &str, addr: SocketAddr, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['/', '?']).next().unwrap_or(rest);
-    let userinfo = rest.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
-    format!("{scheme}://{userinfo}{addr}/{db}")
-}
 
 /// A name unique to this process and call, for databases and tables.
 pub(crate) fn unique(tag: &str) -> String {
@@ -691,14 +655,10 @@ pub(crate) fn credential_requests() -> Vec<(&'static str, Request)> {
 
 /// The cookies a response sets with a non-empty value (that is, not removals).
 pub(crate) fn cookies_set(resp: &Response) -> Vec<String> {
-    resp.header_all("set-cookie")
-        .into_iter()
-        .filter_map(|h| {
-            let (name, rest) = h.split_once('=')?;
-            let value = rest.split(';').next().unwrap_or_default().trim();
-            let removal = value.is_empty() || h.to_ascii_lowercase().contains("max-age=0");
-            (!removal).then(|| name.trim().to_owned())
-        })
+    resp.set_cookies()
+        .iter()
+        .filter(|c| !is_removal(c))
+        .map(|c| c.name().to_owned())
         .collect()
 }
 
