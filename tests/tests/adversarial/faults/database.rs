@@ -20,7 +20,7 @@ use imia_tests::{
     require,
 };
 
-use crate::common::*;
+use super::common::*;
 
 /// The deadline of the provider and the session store in these apps, and the pool's wait.
 const DEADLINE: Duration = Duration::from_secs(2);

@@ -16,7 +16,7 @@ use imia_tests::{
     require,
 };
 
-use crate::common::*;
+use super::common::*;
 
 /// How long a request may take while the store fails: its deadline (1 s) and slack for a
 /// loaded machine.

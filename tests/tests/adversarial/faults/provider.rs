@@ -10,7 +10,7 @@ use imia::{password::Argon2Hasher, provider::InMemoryProvider};
 
 use imia_tests::http::{Client, Request, Response};
 
-use crate::common::*;
+use super::common::*;
 
 fn expected_status(fault: Fault) -> u16 {
     match fault {
