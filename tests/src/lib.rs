@@ -18,6 +18,7 @@
 //!   Redis server, the demo on each session store, and reading or forging the server-side state
 //!   behind a session cookie, for the adversarial session, login, impersonation and concurrency
 //!   tests.
+//! - [`serial`]: a lock for the few tests that measure the test process as a whole.
 //! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
 //!   answers, and kills it when dropped.
 //!
@@ -38,6 +39,7 @@ pub mod faults;
 pub mod http;
 pub mod live;
 pub mod require;
+pub mod serial;
 pub mod server;
 pub mod session_attack;
 pub mod webdriver;

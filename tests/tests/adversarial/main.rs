@@ -14,8 +14,11 @@
 //! | [`concurrency`] | a logout racing slow requests, parallel logins, one remember-me cookie at once |
 //! | [`faults`] | stores, databases and providers fail under a real server: fail closed, recover |
 //!
-//! Tests that need a server, a program or the browser skip without it, except under `CI=true`,
-//! where they fail ([`imia_tests::require`]).
+//! The tests run in parallel threads of this one process. What they share is kept apart:
+//! in-process servers, proxies, databases, files and names are per test; captured logs are told
+//! apart by a marker per application ([`faults`]); a test that measures the process as a whole
+//! takes [`imia_tests::serial`]'s lock. Tests that need a server, a program or the browser
+//! skip without it, except under `CI=true`, where they fail ([`imia_tests::require`]).
 
 mod concurrency;
 mod faults;

@@ -153,6 +153,8 @@ struct DbApp {
     throttle: CountingThrottle,
     name: String,
     admin_url: String,
+    /// The app's [`Fixture::log_marker`].
+    log_marker: String,
 }
 
 macro_rules! db_app {
@@ -188,6 +190,7 @@ macro_rules! db_app {
                 .expect("a session store");
             let fx = Fixture::new(users, store, DieselRememberStore::<$conn>::new(pool.clone()));
             let throttle = fx.throttle.clone();
+            let log_marker = fx.log_marker.clone();
             let server = LiveServer::start(move || app(&fx)).expect("the server starts");
             Some((
                 DbApp {
@@ -196,6 +199,7 @@ macro_rules! db_app {
                     throttle,
                     name,
                     admin_url,
+                    log_marker,
                 },
                 pool,
             ))
@@ -466,6 +470,7 @@ fn a_corrupt_database_session_is_anonymous_and_logged_never_a_500() {
     let Some((db, _pool)) = postgres_app() else { return };
     capture_logs();
     let ann = log_in_ann(&db);
+    let warnings = |needle: &str| warnings(&db.log_marker, needle);
     let warned = warnings("Invalid session state");
     block_on(direct::<AsyncPgConnection>(
         &db.admin_url,

@@ -241,7 +241,8 @@ fn a_corrupt_redis_session_is_anonymous_and_logged_never_a_500() {
     let Some(redis) = own_redis(false) else { return };
     capture_logs();
     let store = RedisStore::connect(redis.url());
-    let (_fx, server) = serve_redis(&store);
+    let (fx, server) = serve_redis(&store);
+    let warnings = |needle: &str| warnings(&fx.log_marker, needle);
 
     // The payload is not JSON at all: actix-session starts an empty session (and warns).
     let mut browser = Client::new(server.addr());
