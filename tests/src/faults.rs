@@ -1,6 +1,6 @@
 //! Faults to inject from tests: a TCP proxy that can be cut or silenced, a private
-//! `redis-server` to stop and restart, and a minimal Redis client to inspect or corrupt what it
-//! holds.
+//! `redis-server` to stop and restart, and blocking connections (the `redis` crate's) to
+//! inspect or corrupt what a Redis server holds.
 //!
 //! Everything here is blocking std I/O on threads of its own, so a test can change a fault while
 //! a server (in-process or not) talks through it.
@@ -19,7 +19,7 @@
 
 use std::{
     fmt,
-    io::{self, BufRead, BufReader, Read, Write},
+    io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -335,7 +335,10 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if matches!(self.command(&["PING"]), Ok(Resp::Simple(ref s)) if s == "PONG") {
+            if self
+                .query::<String>(&redis::cmd("PING"))
+                .is_ok_and(|pong| pong == "PONG")
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -381,7 +384,7 @@ impl RedisServer {
     pub fn shutdown(&mut self) {
         let how = if self.persistent { "SAVE" } else { "NOSAVE" };
         // The server closes the connection instead of answering: an error is expected.
-        let _ = self.command(&["SHUTDOWN", how]);
+        let _ = self.query::<redis::Value>(redis::cmd("SHUTDOWN").arg(how));
         if let Some(mut child) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
@@ -403,13 +406,21 @@ impl RedisServer {
         self.spawn()
     }
 
-    /// Sends one command and reads its reply, within 5 seconds.
+    /// Runs one command on a fresh [connection](redis_connection) and reads its reply as `T`.
+    ///
+    /// ```no_run
+    /// use imia_tests::faults::RedisServer;
+    ///
+    /// let server = RedisServer::start().expect("redis-server starts");
+    /// let keys: Vec<String> = server.query(redis::cmd("KEYS").arg("*")).unwrap();
+    /// assert!(keys.is_empty());
+    /// ```
     ///
     /// # Errors
     ///
-    /// When the server cannot be reached or answers something that is not RESP.
-    pub fn command(&self, args: &[&str]) -> io::Result<Resp> {
-        resp_command(self.addr(), args)
+    /// When the server cannot be reached, answers with an error, or its reply is not a `T`.
+    pub fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        cmd.query(&mut redis_connection(&self.url())?)
     }
 }
 
@@ -429,140 +440,33 @@ impl Drop for RedisServer {
     }
 }
 
-/// A Redis reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resp {
-    /// `+OK`.
-    Simple(String),
-    /// `-ERR …`.
-    Error(String),
-    /// `:42`.
-    Int(i64),
-    /// A bulk string; `None` for nil.
-    Bulk(Option<Vec<u8>>),
-    /// An array; `None` for a nil array.
-    Array(Option<Vec<Resp>>),
-}
+/// How long [`redis_connection`] waits to connect, and then for each read and write: 5 seconds.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Resp {
-    /// The bulk strings of an array reply, as text (e.g. the answer to `KEYS *`).
-    pub fn strings(&self) -> Vec<String> {
-        match self {
-            Self::Array(Some(items)) => items
-                .iter()
-                .filter_map(|item| match item {
-                    Self::Bulk(Some(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
-                    Self::Simple(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// Sends one command to the Redis server at `addr` and reads its reply, within 5 seconds.
+/// A blocking connection to the Redis server of `url` (selecting the database it names, if
+/// any), whose connect, reads and writes each end within [`REDIS_TIMEOUT`].
+///
+/// ```no_run
+/// use imia_tests::faults::redis_connection;
+///
+/// let mut redis = redis_connection("redis://127.0.0.1:6379").expect("Redis answers");
+/// let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut redis).unwrap();
+/// # let _ = keys;
+/// ```
 ///
 /// # Errors
 ///
-/// When the server cannot be reached, closes the connection, or answers something that is not
-/// RESP.
-pub fn resp_command(addr: SocketAddr, args: &[&str]) -> io::Result<Resp> {
-    RedisConnection::connect(addr)?.command(args)
-}
-
-/// One connection to a Redis server, for several commands that share its state (`SELECT`).
-#[derive(Debug)]
-pub struct RedisConnection {
-    reader: BufReader<TcpStream>,
-}
-
-impl RedisConnection {
-    /// Connects to `addr`; every later read and write has a 5-second timeout.
-    ///
-    /// # Errors
-    ///
-    /// When the server cannot be reached.
-    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let timeout = Duration::from_secs(5);
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        Ok(Self {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    /// Sends one command and reads its reply (a Redis error reply is `Ok(Resp::Error)`).
-    ///
-    /// # Errors
-    ///
-    /// When the connection fails or the reply is not RESP.
-    pub fn command(&mut self, args: &[&str]) -> io::Result<Resp> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        self.reader.get_mut().write_all(&out)?;
-        read_resp(&mut self.reader)
-    }
-}
-
-fn read_resp(reader: &mut impl BufRead) -> io::Result<Resp> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
-    }
-    let line = line.trim_end_matches(['\r', '\n']);
-    let (kind, rest) = line.split_at_checked(1).ok_or_else(|| bad("empty RESP line"))?;
-    let int = |s: &str| s.parse::<i64>().map_err(|_| bad("bad RESP integer"));
-    Ok(match kind {
-        "+" => Resp::Simple(rest.to_owned()),
-        "-" => Resp::Error(rest.to_owned()),
-        ":" => Resp::Int(int(rest)?),
-        "$" => match usize::try_from(int(rest)?) {
-            Err(_) => Resp::Bulk(None),
-            Ok(len) => {
-                let mut data = vec![0u8; len + 2];
-                reader.read_exact(&mut data)?;
-                data.truncate(len);
-                Resp::Bulk(Some(data))
-            }
-        },
-        "*" => match usize::try_from(int(rest)?) {
-            Err(_) => Resp::Array(None),
-            Ok(n) => Resp::Array(Some((0..n).map(|_| read_resp(reader)).collect::<io::Result<_>>()?)),
-        },
-        _ => return Err(bad("unknown RESP type")),
-    })
+/// When the URL is not a Redis URL or the server cannot be reached in time.
+pub fn redis_connection(url: &str) -> redis::RedisResult<redis::Connection> {
+    let connection = redis::Client::open(url)?.get_connection_with_timeout(REDIS_TIMEOUT)?;
+    connection.set_read_timeout(Some(REDIS_TIMEOUT))?;
+    connection.set_write_timeout(Some(REDIS_TIMEOUT))?;
+    Ok(connection)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resp_replies_parse() {
-        let raw = b"*3\r\n$3\r\nabc\r\n$-1\r\n:7\r\n";
-        let reply = read_resp(&mut &raw[..]).unwrap();
-        assert_eq!(
-            reply,
-            Resp::Array(Some(vec![
-                Resp::Bulk(Some(b"abc".to_vec())),
-                Resp::Bulk(None),
-                Resp::Int(7)
-            ]))
-        );
-        assert_eq!(reply.strings(), ["abc"]);
-        assert_eq!(
-            read_resp(&mut &b"-ERR no\r\n"[..]).unwrap(),
-            Resp::Error("ERR no".into())
-        );
-        assert!(read_resp(&mut &b"?x\r\n"[..]).is_err());
-    }
 
     #[test]
     fn the_proxy_forwards_cuts_silences_and_restores() {

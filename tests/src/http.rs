@@ -10,7 +10,7 @@
 //!   request does not set it already; [`Request::without_default_headers`] turns that off, and
 //!   [`send_raw`] sends hand-written bytes;
 //! - it reads the response head (status, reason, headers in order, repeated headers kept
-//!   apart) and the body however it is framed: `Content-Length`, chunked
+//!   apart; parsed by `httparse`) and the body however it is framed: `Content-Length`, chunked
 //!   `Transfer-Encoding`, or until the server closes the connection. Interim `1xx` responses
 //!   (other than `101`) are skipped; `HEAD` requests and `204`/`304` answers have no body.
 //!
@@ -28,6 +28,8 @@ use std::{
     net::{SocketAddr, TcpStream},
     time::{Duration, Instant},
 };
+
+use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
 
 /// How long a request may take, from connecting to the end of the response, unless told
 /// otherwise: 10 seconds.
@@ -236,13 +238,23 @@ impl Response {
         serde_json::from_slice(&self.body)
     }
 
+    /// The cookies of this response's `Set-Cookie` headers, in order, parsed by
+    /// [`Cookie::parse`] (values as sent, surrounding quotes removed); unparsable headers are
+    /// left out. Removals are included: see [`is_removal`].
+    pub fn set_cookies(&self) -> Vec<Cookie<'_>> {
+        self.header_all("set-cookie")
+            .into_iter()
+            .filter_map(|header| Cookie::parse(header).ok())
+            .collect()
+    }
+
     /// The value of the cookie `name` that this response sets, if any (the last one wins).
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.header_all("set-cookie")
             .into_iter()
-            .filter_map(parse_set_cookie)
-            .filter(|c| c.name == name)
-            .map(|c| c.value)
+            .filter_map(|header| Cookie::parse(header).ok())
+            .filter(|c| c.name() == name)
+            .map(|c| c.value_raw().unwrap_or_default())
             .next_back()
     }
 }
@@ -383,48 +395,63 @@ pub fn read_response(reader: impl Read, head_request: bool) -> io::Result<Respon
 
 type Head = (String, u16, String, Vec<(String, String)>);
 
+/// Reads the status line and the headers, up to the empty line, and parses them with `httparse`
+/// (obsolete line folding allowed: a folded value is joined with single spaces).
 fn read_head(reader: &mut impl BufRead) -> io::Result<Head> {
     let mut budget = MAX_HEAD_LEN;
-    let status_line = read_line(reader, &mut budget)?;
-    let status_line = String::from_utf8_lossy(&status_line);
-    let (version, rest) = status_line
-        .split_once(' ')
-        .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
-    if !version.starts_with("HTTP/1.") {
-        return Err(invalid(format!("not an HTTP/1.x response: {status_line:?}")));
-    }
-    let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-    let status = match code.parse::<u16>() {
-        Ok(status) if code.len() == 3 && (100..1000).contains(&status) => status,
-        _ => return Err(invalid(format!("bad status code in {status_line:?}"))),
-    };
-
-    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut raw = Vec::new();
     loop {
-        let line = read_line(reader, &mut budget)?;
-        if line.is_empty() {
+        let line = read_raw_line(reader, &mut budget)?;
+        raw.extend_from_slice(&line);
+        if line == b"\r\n" || line == b"\n" {
             break;
         }
-        let line = String::from_utf8_lossy(&line);
-        if line.starts_with([' ', '\t']) {
-            // Obsolete line folding: a continuation of the previous value.
-            let (_, value) = headers
-                .last_mut()
-                .ok_or_else(|| invalid("a folded line before any header".into()))?;
-            value.push(' ');
-            value.push_str(line.trim());
-            continue;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
-        headers.push((name.to_owned(), value.trim().to_owned()));
     }
-    Ok((version.to_owned(), status, reason.to_owned(), headers))
+    let mut capacity = 64;
+    loop {
+        let mut headers = vec![httparse::EMPTY_HEADER; capacity];
+        let mut response = httparse::Response::new(&mut headers);
+        let parsed = httparse::ParserConfig::default()
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .parse_response(&mut response, &raw);
+        match parsed {
+            Ok(httparse::Status::Complete(_)) => {
+                let status = response.code.unwrap_or_default();
+                if !(100..1000).contains(&status) {
+                    return Err(invalid(format!("bad status code {status}")));
+                }
+                let version = format!("HTTP/1.{}", response.version.unwrap_or_default());
+                let reason = response.reason.unwrap_or_default().to_owned();
+                let headers = response
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value);
+                        let value: Vec<&str> = value.split('\n').map(str::trim).collect();
+                        (h.name.to_owned(), value.join(" "))
+                    })
+                    .collect();
+                return Ok((version, status, reason, headers));
+            }
+            Err(httparse::Error::TooManyHeaders) if capacity < raw.len() => capacity *= 2,
+            Ok(httparse::Status::Partial) => {
+                return Err(invalid(format!(
+                    "incomplete response head {:?}",
+                    String::from_utf8_lossy(&raw)
+                )));
+            }
+            Err(err) => {
+                return Err(invalid(format!(
+                    "bad response head ({err}): {:?}",
+                    String::from_utf8_lossy(&raw)
+                )));
+            }
+        }
+    }
 }
 
-/// One line without its `\r\n` (or bare `\n`), charged against `budget`.
-fn read_line(reader: &mut impl BufRead, budget: &mut usize) -> io::Result<Vec<u8>> {
+/// One line with its `\n` (or `\r\n`), charged against `budget`.
+fn read_raw_line(reader: &mut impl BufRead, budget: &mut usize) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
     let limit = u64::try_from(*budget).unwrap_or(u64::MAX);
     reader.by_ref().take(limit).read_until(b'\n', &mut line)?;
@@ -439,10 +466,6 @@ fn read_line(reader: &mut impl BufRead, budget: &mut usize) -> io::Result<Vec<u8
         });
     }
     *budget -= line.len();
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
     Ok(line)
 }
 
@@ -503,14 +526,16 @@ fn read_to_close(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
 fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     let mut budget = MAX_HEAD_LEN;
+    let is_empty_line = |line: &[u8]| line == b"\r\n" || line == b"\n";
     loop {
-        let line = read_line(reader, &mut budget)?;
-        let line = String::from_utf8_lossy(&line);
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(size, 16).map_err(|_| invalid(format!("bad chunk size {line:?}")))?;
+        let line = read_raw_line(reader, &mut budget)?;
+        let size = match httparse::parse_chunk_size(&line) {
+            Ok(httparse::Status::Complete((_, size))) => size,
+            _ => return Err(invalid(format!("bad chunk size {:?}", String::from_utf8_lossy(&line)))),
+        };
         if size == 0 {
             // Trailers, up to the empty line.
-            while !read_line(reader, &mut budget)?.is_empty() {}
+            while !is_empty_line(&read_raw_line(reader, &mut budget)?) {}
             return Ok(body);
         }
         let room = (MAX_BODY_LEN - body.len()) as u64;
@@ -518,7 +543,7 @@ fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
             return Err(invalid("body too long".into()));
         }
         body.extend(read_exact_body(reader, size)?);
-        if !read_line(reader, &mut budget)?.is_empty() {
+        if !is_empty_line(&read_raw_line(reader, &mut budget)?) {
             return Err(invalid("chunk not followed by CRLF".into()));
         }
     }
@@ -528,37 +553,17 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-/// A cookie from a `Set-Cookie` header: its name and value (attributes are read by
-/// [`CookieJar::store`] only).
-struct SetCookie<'a> {
-    name: &'a str,
-    value: &'a str,
-    expired: bool,
-}
-
-fn parse_set_cookie(header: &str) -> Option<SetCookie<'_>> {
-    let mut parts = header.split(';');
-    let (name, value) = parts.next()?.split_once('=')?;
-    let name = name.trim();
-    if name.is_empty() {
-        return None;
-    }
-    let value = value.trim();
-    let value = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value);
-    let expired = parts.any(|attr| {
-        let (key, v) = attr.split_once('=').unwrap_or((attr, ""));
-        key.trim().eq_ignore_ascii_case("max-age") && v.trim().parse::<i64>().is_ok_and(|age| age <= 0)
-    });
-    Some(SetCookie { name, value, expired })
+/// Whether a cookie from a `Set-Cookie` header removes the cookie rather than setting it: an
+/// empty value, or a `Max-Age` of zero or less (`Expires` dates are not read).
+pub fn is_removal(cookie: &Cookie<'_>) -> bool {
+    cookie.value().is_empty() || cookie.max_age().is_some_and(|age| age <= CookieDuration::ZERO)
 }
 
 /// Cookies kept between requests to one test server.
 ///
 /// Deliberately simple: one host, so `Domain`, `Path` and `Secure` are ignored; a cookie is
-/// removed by an empty value or `Max-Age` of zero or less (`Expires` dates are not read).
+/// removed by an empty value or `Max-Age` of zero or less (`Expires` dates are not read): see
+/// [`is_removal`]. `Set-Cookie` headers are parsed by [`Cookie::parse`].
 ///
 /// ```
 /// use imia_tests::http::{CookieJar, read_response};
@@ -581,14 +586,11 @@ impl CookieJar {
 
     /// Stores (or removes) the cookies that `resp` sets.
     pub fn store(&mut self, resp: &Response) {
-        for header in resp.header_all("set-cookie") {
-            let Some(cookie) = parse_set_cookie(header) else {
-                continue;
-            };
-            if cookie.expired || cookie.value.is_empty() {
-                self.cookies.remove(cookie.name);
+        for cookie in resp.set_cookies() {
+            if is_removal(&cookie) {
+                self.cookies.remove(cookie.name());
             } else {
-                self.cookies.insert(cookie.name.to_owned(), cookie.value.to_owned());
+                self.cookies.insert(cookie.name().to_owned(), cookie.value().to_owned());
             }
         }
     }
@@ -785,6 +787,18 @@ mod tests {
         }
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD_LEN));
         assert_eq!(parse(huge.as_bytes()).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn many_headers_are_all_kept() {
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..500 {
+            raw.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        raw.push_str("Content-Length: 0\r\n\r\n");
+        let r = parse(raw.as_bytes()).unwrap();
+        assert_eq!(r.headers.len(), 501);
+        assert_eq!(r.header("x-499"), Some("499"));
     }
 
     #[test]

@@ -11,10 +11,14 @@
 //! - [`live`]: serves an actix-web application in-process on a real loopback socket, so tests
 //!   can share state with it (counters, switchable faults) and still send raw bytes.
 //! - [`faults`]: a TCP proxy that can be cut or silenced, a private `redis-server` to stop and
-//!   restart, and a minimal Redis client, for fault-injection tests.
-//! - [`session_attack`]: the real PostgreSQL/Redis servers (skipped outside CI when missing),
-//!   the demo on each session store, and reading or forging the server-side state behind a
-//!   session cookie, for the adversarial session, login, impersonation and concurrency tests.
+//!   restart, and blocking Redis connections, for fault-injection tests.
+//! - [`require`]: the servers, programs and browser tests need, and the one rule for when one
+//!   is missing: the test fails under `CI=true`, and is skipped with a printed reason elsewhere.
+//! - [`session_attack`]: fresh databases on the real PostgreSQL server and stores on the real
+//!   Redis server, the demo on each session store, and reading or forging the server-side state
+//!   behind a session cookie, for the adversarial session, login, impersonation and concurrency
+//!   tests.
+//! - [`serial`]: a lock for the few tests that measure the test process as a whole.
 //! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
 //!   answers, and kills it when dropped.
 //!
@@ -34,6 +38,8 @@ pub mod attack;
 pub mod faults;
 pub mod http;
 pub mod live;
+pub mod require;
+pub mod serial;
 pub mod server;
 pub mod session_attack;
 pub mod webdriver;

@@ -1,26 +1,28 @@
 //! Shared pieces of the adversarial suite's session, login, impersonation and concurrency
-//! tests: reaching the real PostgreSQL and Redis servers (skipping outside CI when they are
-//! missing, failing under `CI=true`), starting the demo on a chosen session store, reading and
-//! writing the server-side session state behind a cookie, and a few request shapes.
+//! tests: fresh databases on the real PostgreSQL server and stores on the real Redis server
+//! (what is missing skips or fails as [`crate::require`] says), starting the demo on a chosen
+//! session store, reading and writing the server-side session state behind a cookie, and a few
+//! request shapes.
 //!
-//! Everything is blocking std I/O with bounded timeouts. Redis is spoken to with a minimal RESP
-//! client over [`TcpStream`]; SQLite and PostgreSQL through the `sqlite3` and `psql` clients.
+//! Everything is blocking I/O with bounded timeouts. Redis is spoken to through
+//! [`redis_connection`]; SQLite and PostgreSQL through the `sqlite3` and `psql` clients.
 
 use std::{
     io,
-    net::{SocketAddr, TcpStream, ToSocketAddrs},
+    net::SocketAddr,
     path::PathBuf,
     process::{Command, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
 };
 
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use url::Url;
 
 use crate::{
-    faults::{RedisConnection, Resp},
+    faults::redis_connection,
     http::{Client, Request, Response},
+    require,
     server::ExampleServer,
 };
 
@@ -33,54 +35,6 @@ pub const SESSION_COOKIE: &str = "imia_session";
 pub const REMEMBER_COOKIE: &str = "imia_remember";
 /// The password of every seeded demo user.
 pub const PASSWORD: &str = "password";
-
-/// Whether the tests run under CI (`CI=true`), where a missing server fails instead of skipping.
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips the calling test with a printed reason; under `CI=true` fails it instead.
-///
-/// # Panics
-///
-/// Under `CI=true`.
-pub fn skip(why: &str) {
-    assert!(!under_ci(), "required under CI=true: {why}");
-    eprintln!("SKIPPED: {why}");
-}
-
-/// `IMIA_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
-pub fn postgres_url() -> String {
-    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// `IMIA_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
-pub fn redis_url() -> String {
-    std::env::var("IMIA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// `host:port` of a URL such as `postgres://user@host:5432/db` or `redis://host:6379/0`.
-fn host_port(url: &str, default_port: u16) -> String {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let rest = rest.rsplit('@').next().unwrap_or(rest);
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:{default_port}")
-    }
-}
-
-fn resolve(url: &str, default_port: u16) -> Option<SocketAddr> {
-    host_port(url, default_port).to_socket_addrs().ok()?.next()
-}
-
-/// Whether a TCP connection to the server of `url` succeeds within two seconds.
-pub fn reachable(url: &str, default_port: u16) -> bool {
-    resolve(url, default_port)
-        .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
-        .is_some()
-}
 
 /// A name unique to this process and call: `{prefix}_{pid}_{n}`.
 pub fn unique(prefix: &str) -> String {
@@ -152,28 +106,17 @@ fn run(cmd: &mut Command) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Whether the `sqlite3` client runs; when it does not, skips (fails under CI) with a reason.
+/// Whether the `sqlite3` client runs; when it does not, after [`require::skip_or_fail`].
 pub fn have_sqlite3() -> bool {
-    let ok = Command::new("sqlite3")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip("the sqlite3 client is not installed");
-    }
-    ok
+    require::program("sqlite3", &["-version"])
 }
 
-/// A fresh database on the PostgreSQL server (made with `psql`); its URL, or `None` after
-/// [`skip`] when the server or `psql` is missing.
+/// A fresh database on the PostgreSQL server of [`require::postgres_url`] (made with `psql`,
+/// named `imia_sa_{prefix}_…`); its URL, or `None` after [`require::skip_or_fail`] when the
+/// server or `psql` is missing.
 pub fn fresh_postgres(prefix: &str) -> Option<String> {
-    let url = postgres_url();
-    if !reachable(&url, 5432) {
-        skip("PostgreSQL is not reachable");
-        return None;
-    }
+    let url = require::postgres_url();
+    require::server(&url)?;
     // Databases of earlier, finished test processes go first.
     if let Ok(names) = psql(
         &url,
@@ -187,61 +130,22 @@ pub fn fresh_postgres(prefix: &str) -> Option<String> {
     let made = psql(&url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .and_then(|_| psql(&url, &format!("CREATE DATABASE {name}")));
     if let Err(err) = made {
-        skip(&format!("could not create a PostgreSQL database with psql: {err}"));
-        return None;
+        return require::missing(format_args!("could not create a PostgreSQL database with psql: {err}"));
     }
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
+    Some(require::with_database(&url, &name))
 }
 
-/// A minimal blocking Redis client: enough to read, write and delete the keys a session store
-/// keeps.
-#[derive(Debug)]
-pub struct Redis {
-    connection: RedisConnection,
-}
-
-impl Redis {
-    /// Connects to the Redis server of `url` (selecting its database number, if it names one).
-    ///
-    /// # Errors
-    ///
-    /// When the server cannot be reached.
-    pub fn connect(url: &str) -> io::Result<Self> {
-        let addr = resolve(url, 6379).ok_or_else(|| io::Error::other(format!("cannot resolve {url}")))?;
-        let mut redis = Self {
-            connection: RedisConnection::connect(addr)?,
-        };
-        let db = url
-            .split("://")
-            .nth(1)
-            .and_then(|r| r.split_once('/'))
-            .map(|(_, db)| db);
-        if let Some(db) = db.filter(|db| !db.is_empty()) {
-            redis.command(&["SELECT", db])?;
-        }
-        Ok(redis)
-    }
-
-    /// Sends one command and reads its reply.
-    ///
-    /// # Errors
-    ///
-    /// On I/O failures or an unreadable reply (a Redis error reply is `Ok(Resp::Error)`).
-    pub fn command(&mut self, args: &[&str]) -> io::Result<Resp> {
-        self.connection.command(args)
-    }
-
-    /// `GET key` as text.
-    ///
-    /// # Errors
-    ///
-    /// As for [`command`](Self::command).
-    pub fn get(&mut self, key: &str) -> io::Result<Option<String>> {
-        match self.command(&["GET", key])? {
-            Resp::Bulk(value) => Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned())),
-            other => Err(io::Error::other(format!("GET answered {other:?}"))),
-        }
+/// Drops a database made by [`fresh_postgres`] (given its URL) with `psql`; best effort, for
+/// tests that clean up after themselves (later test processes drop what is left anyway).
+pub fn drop_postgres(database_url: &str) {
+    let name = Url::parse(database_url).map(|u| u.path().trim_start_matches('/').to_owned());
+    if let Ok(name) = name.as_deref()
+        && name.starts_with(NAMESPACE)
+    {
+        let _ = psql(
+            &require::postgres_url(),
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
     }
 }
 
@@ -294,7 +198,13 @@ impl Store {
     /// When the store cannot be read; always for the cookie store (nothing server-side).
     pub fn read_session(&self, key: &str, key_hash: &str) -> io::Result<Option<String>> {
         let found = match self {
-            Self::Redis { url, .. } => return Redis::connect(url)?.get(key),
+            Self::Redis { url, .. } => {
+                let value: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(key)
+                    .query(&mut redis_connection(url).map_err(io::Error::other)?)
+                    .map_err(io::Error::other)?;
+                return Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()));
+            }
             Self::Cookie(_) => return Err(io::Error::other("the cookie store keeps nothing server-side")),
             _ => self.sql(&format!(
                 "SELECT state FROM imia_sessions WHERE key_hash = '{key_hash}'"
@@ -317,10 +227,14 @@ impl Store {
             + 3600;
         let quoted = state.replace('\'', "''");
         match self {
-            Self::Redis { url, .. } => match Redis::connect(url)?.command(&["SET", key, state, "EX", "3600"])? {
-                Resp::Simple(_) => Ok(()),
-                other => Err(io::Error::other(format!("SET answered {other:?}"))),
-            },
+            Self::Redis { url, .. } => {
+                let mut redis = redis_connection(url).map_err(io::Error::other)?;
+                match redis::cmd("SET").arg(key).arg(state).arg("EX").arg(3600).query(&mut redis) {
+                    Ok(redis::Value::Okay) => Ok(()),
+                    Ok(other) => Err(io::Error::other(format!("SET answered {other:?}"))),
+                    Err(err) => Err(io::Error::other(err)),
+                }
+            }
             Self::Cookie(_) => Err(io::Error::other("the cookie store keeps nothing server-side")),
             Self::Postgres(_) => self
                 .sql(&format!(
@@ -376,23 +290,22 @@ pub fn try_start_demo(store: &Store, extra: &[(&str, &str)]) -> io::Result<Examp
     ExampleServer::start_with_env("demo", &vars)
 }
 
-/// The SQLite store, or `None` after [`skip`] when the `sqlite3` client is missing.
+/// The SQLite store, or `None` after [`require::skip_or_fail`] when the `sqlite3` client is
+/// missing.
 pub fn sqlite_store(prefix: &str) -> Option<Store> {
     have_sqlite3().then(|| Store::Sqlite(temp_sqlite(prefix)))
 }
 
-/// The PostgreSQL store on a fresh database, or `None` after [`skip`].
+/// The PostgreSQL store on a fresh database, or `None` after [`require::skip_or_fail`].
 pub fn postgres_store(prefix: &str) -> Option<Store> {
     fresh_postgres(prefix).map(Store::Postgres)
 }
 
-/// The Redis store, or `None` after [`skip`] when Redis or `sqlite3` is missing.
+/// The Redis store on the server of [`require::redis_url`], or `None` after
+/// [`require::skip_or_fail`] when Redis or `sqlite3` is missing.
 pub fn redis_store(prefix: &str) -> Option<Store> {
-    let url = redis_url();
-    if !reachable(&url, 6379) {
-        skip("Redis is not reachable");
-        return None;
-    }
+    let url = require::redis_url();
+    require::server(&url)?;
     have_sqlite3().then(|| Store::Redis {
         sqlite: temp_sqlite(prefix),
         url,
@@ -413,7 +326,9 @@ pub fn session_key(cookie_value: &str, secret: &str) -> Option<String> {
     let master = STANDARD.decode(secret).ok()?;
     let key = Key::derive_from(&master);
     let mut jar = CookieJar::new();
-    jar.add_original(Cookie::new(SESSION_COOKIE, percent_decode(cookie_value)));
+    // Cookie values travel percent-encoded.
+    let value = percent_encoding::percent_decode_str(cookie_value).decode_utf8_lossy();
+    jar.add_original(Cookie::new(SESSION_COOKIE, value.into_owned()));
     jar.private(&key).get(SESSION_COOKIE).map(|c| c.value().to_owned())
 }
 
@@ -431,27 +346,6 @@ pub fn seal_session_key(session_key: &str, secret: &str) -> Option<String> {
             .split_once('=')
             .map_or_else(String::new, |(_, v)| v.to_owned())
     })
-}
-
-/// `%XX` escapes decoded (cookie values travel percent-encoded).
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A same-origin form POST, as a browser sends it from the app's own page.
@@ -506,29 +400,18 @@ pub fn client_with(addr: SocketAddr, cookies: &[(&str, &str)]) -> Client {
     client
 }
 
-/// The live (not removal) value a response sets for cookie `name`.
+/// The live (not removal) value a response sets for cookie `name`: the first
+/// [`Response::set_cookies`] entry of that name that is not a removal.
 pub fn set_cookie(resp: &Response, name: &str) -> Option<String> {
-    resp.header_all("set-cookie").into_iter().find_map(|c| {
-        let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
-        let (n, v) = pair.split_once('=')?;
-        let removal = v.is_empty() || attrs.to_ascii_lowercase().contains("max-age=0");
-        (n.trim() == name && !removal).then(|| v.trim().to_owned())
-    })
+    resp.set_cookies()
+        .into_iter()
+        .find(|c| c.name() == name && !crate::http::is_removal(c))
+        .map(|c| c.value().to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_ports() {
-        assert_eq!(
-            host_port("postgres://postgres@127.0.0.1:5432/test", 5432),
-            "127.0.0.1:5432"
-        );
-        assert_eq!(host_port("redis://127.0.0.1", 6379), "127.0.0.1:6379");
-        assert_eq!(host_port("redis://127.0.0.1:6380/2", 6379), "127.0.0.1:6380");
-    }
 
     #[test]
     fn only_names_of_exited_processes_are_stale() {

@@ -6,84 +6,15 @@
 //! `redis://127.0.0.1:6379`) and `redis-server` for the outage test. Missing ones skip the test
 //! with a message, except under `CI=true`, where they fail it.
 
-use std::{
-    net::{SocketAddr, TcpStream},
-    process::{Command, Stdio},
-    time::Duration,
-};
-
 use imia_tests::{
     faults::RedisServer,
     http::{Client, Request},
+    require,
     server::ExampleServer,
+    session_attack::fresh_postgres,
 };
 
 const SECRET: &str = "aW1pYS1zY2FsZS10ZXN0LXNlY3JldC1rZXktMDEyMzQ1Njc4OWFiY2RlZg==";
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip(why: &str) {
-    assert!(!under_ci(), "required under CI=true: {why}");
-    eprintln!("SKIPPED: {why}");
-}
-
-fn postgres_url() -> String {
-    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn redis_url() -> String {
-    std::env::var("IMIA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn reachable(url: &str, default_port: u16) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let hostport = rest
-        .rsplit('@')
-        .next()
-        .unwrap_or(rest)
-        .split('/')
-        .next()
-        .unwrap_or(rest);
-    let hostport = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:{default_port}")
-    };
-    hostport
-        .parse::<SocketAddr>()
-        .ok()
-        .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
-        .is_some()
-}
-
-/// A fresh database on the PostgreSQL server, made with `psql`; its URL.
-fn fresh_postgres() -> Option<String> {
-    let url = postgres_url();
-    if !reachable(&url, 5432) {
-        skip("PostgreSQL is not reachable");
-        return None;
-    }
-    let name = format!("imia_scale_{}", std::process::id());
-    let psql = |sql: &str| {
-        Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
-            .stdout(Stdio::null())
-            .status()
-    };
-    match psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .and_then(|_| psql(&format!("CREATE DATABASE {name}")))
-    {
-        Ok(status) if status.success() => {}
-        other => {
-            skip(&format!("could not create a PostgreSQL database with psql: {other:?}"));
-            return None;
-        }
-    }
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
 
 fn login(client: &mut Client, user: &str) {
     let resp = client
@@ -102,13 +33,16 @@ fn state(client: &mut Client) -> String {
 
 #[test]
 fn two_servers_share_sessions_through_redis_and_users_through_postgres() {
-    if !reachable(&redis_url(), 6379) {
-        return skip("Redis is not reachable");
+    let redis_url = require::redis_url();
+    if require::server(&redis_url).is_none() {
+        return;
     }
-    let Some(database) = fresh_postgres() else { return };
+    let Some(database) = fresh_postgres("scale") else {
+        return;
+    };
     let env = [
         ("DATABASE_URL", database.as_str()),
-        ("REDIS_URL", &redis_url()),
+        ("REDIS_URL", &redis_url),
         ("IMIA_SECRET_KEY", SECRET),
     ];
     // One after the other: the first creates and seeds the tables.
@@ -139,7 +73,7 @@ fn two_servers_share_sessions_through_redis_and_users_through_postgres() {
 fn a_redis_outage_fails_closed_and_the_demo_recovers_when_redis_is_back() {
     let mut redis = match RedisServer::start_persistent() {
         Ok(redis) => redis,
-        Err(e) => return skip(&format!("redis-server could not be started: {e}")),
+        Err(e) => return require::skip_or_fail(format_args!("redis-server could not be started: {e}")),
     };
     let db = std::env::temp_dir().join(format!("imia-redis-outage-{}.sqlite3", std::process::id()));
     let _ = std::fs::remove_file(&db);

@@ -4,7 +4,6 @@ use std::{
     borrow::Cow,
     collections::HashMap,
     fmt,
-    net::SocketAddr,
     sync::{
         Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicU8, AtomicUsize, Ordering},
@@ -21,7 +20,7 @@ use actix_web::{
     App, HttpRequest, HttpResponse, ResponseError as _,
     body::MessageBody,
     cookie::{Key, time::Duration as Ttl},
-    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    dev::{Service as _, ServiceFactory, ServiceRequest, ServiceResponse},
     web,
 };
 use imia::{
@@ -34,10 +33,11 @@ use imia::{
     remember::{InMemoryRememberStore, RememberMe, RememberStore, RememberToken},
 };
 use imia_tests::{
-    http::{Client, Request, Response},
+    http::{Client, Request, Response, is_removal},
     live::LiveServer,
 };
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 /// The session cookie's name.
 pub(crate) const SESSION: &str = "sid";
@@ -49,41 +49,6 @@ pub(crate) const LOGIN_FAILED: &str = "Invalid e-mail or password.";
 pub(crate) const ANN: (&str, &str, &str) = ("ann@example.com", "correct horse", "tok-ann");
 /// Failures per username that the login throttle allows.
 pub(crate) const THROTTLE_MAX: usize = 3;
-
-// ---------------------------------------------------------------------------------------------
-// Servers the tests need: skip outside CI, fail under CI.
-
-pub(crate) fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Reports a missing server: a panic under `CI=true`, a printed skip elsewhere.
-pub(crate) fn skip<T>(why: impl fmt::Display) -> Option<T> {
-    assert!(!under_ci(), "required under CI=true: {why}");
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-/// `host:port` of a `scheme://user:pw@host:port/db` URL.
-pub(crate) fn host_port(url: &str, default_port: u16) -> Option<SocketAddr> {
-    let rest = url.split("://").nth(1)?;
-    let hostport = rest.rsplit('@').next()?.split(['/', '?']).next()?;
-    let hostport = if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:{default_port}")
-    };
-    hostport.parse().ok()
-}
-
-/// `url` with its host and port replaced by `addr` (to go through a proxy) and its database
-/// replaced by `db`.
-pub(crate) fn rewrite_url(url: &str, addr: SocketAddr, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['/', '?']).next().unwrap_or(rest);
-    let userinfo = rest.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
-    format!("{scheme}://{userinfo}{addr}/{db}")
-}
 
 /// A name unique to this process and call, for databases and tables.
 pub(crate) fn unique(tag: &str) -> String {
@@ -97,12 +62,20 @@ pub(crate) fn unique(tag: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Captured logs: one global subscriber for the whole binary (the servers run on threads of
-// their own, so a thread-local one would not see their events).
+// their own, so a thread-local one would not see their events). Every request of a fixture's
+// application runs in a span carrying the fixture's log marker, and each captured event keeps
+// the marker of the span it happened in: a test counts only its own application's warnings,
+// whatever the tests running beside it in this process log.
+
+/// The span field that carries a fixture's log marker.
+const LOG_MARKER_FIELD: &str = "log_marker";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Logged {
     pub(crate) level: tracing::Level,
     pub(crate) text: String,
+    /// The log marker of the application whose request logged it, if any.
+    pub(crate) marker: Option<String>,
 }
 
 fn log() -> &'static Mutex<Vec<Logged>> {
@@ -121,18 +94,57 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+/// A span's log marker, kept in the span's extensions.
+struct Marker(String);
+
+struct FindMarker(Option<String>);
+
+impl tracing::field::Visit for FindMarker {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == LOG_MARKER_FIELD {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        if field.name() == LOG_MARKER_FIELD {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Capture
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut marker = FindMarker(None);
+        attrs.record(&mut marker);
+        if let (Some(marker), Some(span)) = (marker.0, ctx.span(id)) {
+            span.extensions_mut().insert(Marker(marker));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
         let level = *event.metadata().level();
         if level > tracing::Level::WARN {
             return;
         }
         let mut fields = Fields(String::new());
         event.record(&mut fields);
-        log()
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Logged { level, text: fields.0 });
+        let marker = ctx
+            .event_scope(event)
+            .and_then(|mut spans| spans.find_map(|span| span.extensions().get::<Marker>().map(|m| m.0.clone())));
+        log().lock().unwrap_or_else(PoisonError::into_inner).push(Logged {
+            level,
+            text: fields.0,
+            marker,
+        });
     }
 }
 
@@ -147,13 +159,14 @@ pub(crate) fn capture_logs() {
     });
 }
 
-/// How many warnings whose text contains `needle` were captured.
-pub(crate) fn warnings(needle: &str) -> usize {
+/// How many warnings whose text contains `needle` the requests of the application with this
+/// log marker ([`Fixture::log_marker`]) logged.
+pub(crate) fn warnings(marker: &str, needle: &str) -> usize {
     log()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
-        .filter(|l| l.level == tracing::Level::WARN && l.text.contains(needle))
+        .filter(|l| l.level == tracing::Level::WARN && l.marker.as_deref() == Some(marker) && l.text.contains(needle))
         .count()
 }
 
@@ -487,6 +500,8 @@ pub(crate) struct Fixture<P, S, R> {
     pub(crate) secret: SecretKey,
     /// The session store's deadline ([`TimeoutSessionStore`]).
     pub(crate) store_timeout: Duration,
+    /// Unique to this fixture: the requests of its application log under it (see [`warnings`]).
+    pub(crate) log_marker: String,
 }
 
 impl<P, S, R> Fixture<P, S, R> {
@@ -499,6 +514,7 @@ impl<P, S, R> Fixture<P, S, R> {
             throttle: CountingThrottle::new(),
             secret: SecretKey::from_bytes(&[7u8; 64]).expect("a 64-byte key"),
             store_timeout: Duration::from_secs(1),
+            log_marker: unique("log"),
         }
     }
 }
@@ -627,6 +643,7 @@ where
         .cookie_secure(false)
         .cookie_content_security(CookieContentSecurity::Private)
         .build();
+    let marker = fx.log_marker.clone();
     App::new()
         .app_data(web::Data::new(logins))
         .app_data(web::Data::new(remember))
@@ -640,6 +657,11 @@ where
         )
         .wrap(pages)
         .wrap(sessions)
+        .wrap_fn(move |req, srv| {
+            // Outermost: whatever the session middleware and imia log runs in this span.
+            let span = tracing::info_span!("test_app", log_marker = marker.as_str());
+            srv.call(req).instrument(span)
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -691,14 +713,10 @@ pub(crate) fn credential_requests() -> Vec<(&'static str, Request)> {
 
 /// The cookies a response sets with a non-empty value (that is, not removals).
 pub(crate) fn cookies_set(resp: &Response) -> Vec<String> {
-    resp.header_all("set-cookie")
-        .into_iter()
-        .filter_map(|h| {
-            let (name, rest) = h.split_once('=')?;
-            let value = rest.split(';').next().unwrap_or_default().trim();
-            let removal = value.is_empty() || h.to_ascii_lowercase().contains("max-age=0");
-            (!removal).then(|| name.trim().to_owned())
-        })
+    resp.set_cookies()
+        .iter()
+        .filter(|c| !is_removal(c))
+        .map(|c| c.name().to_owned())
         .collect()
 }
 

@@ -18,13 +18,8 @@
 //! `mysql://root@127.0.0.1:3306/test`). A missing one skips its tests with a printed reason,
 //! except under `CI=true`, where it fails them.
 
-#[path = "adversarial_faults/common.rs"]
 mod common;
-#[path = "adversarial_faults/database.rs"]
 mod database;
-#[path = "adversarial_faults/provider.rs"]
 mod provider;
-#[path = "adversarial_faults/redis.rs"]
 mod redis;
-#[path = "adversarial_faults/stores.rs"]
 mod stores;

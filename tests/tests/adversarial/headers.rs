@@ -320,7 +320,7 @@ fn basic_headers() {
     ];
     run(&t, &rows);
     // The long password under the credential cap was looked up but never hashed: it is over
-    // the password cap (checked by `adversarial_limits` too).
+    // the password cap (checked by `limits` too).
     assert!(t.hasher.longest_password() <= imia::password::DEFAULT_MAX_PASSWORD_LEN);
     println!("{} Basic rows", rows.len());
 }

@@ -17,22 +17,15 @@ use imia_tests::{
     faults::TcpProxy,
     http::{Client, Request, Response},
     live::LiveServer,
+    require,
 };
 
-use crate::common::*;
+use super::common::*;
 
 /// The deadline of the provider and the session store in these apps, and the pool's wait.
 const DEADLINE: Duration = Duration::from_secs(2);
 /// How long a request may take while the database fails.
 const BOUND: Duration = Duration::from_secs(6);
-
-fn postgres_url() -> String {
-    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn mysql_url() -> String {
-    std::env::var("IMIA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
 
 /// A row of the reference `users` table.
 #[derive(Clone, Queryable, Selectable)]
@@ -79,10 +72,10 @@ fn seed_sql() -> String {
 async fn fresh_database<C: Backend + SimpleAsyncConnection>(admin_url: &str, name: &str, create: &str) -> Option<()> {
     let mut admin = match C::establish(admin_url).await {
         Ok(conn) => conn,
-        Err(e) => return skip(format!("the database at {admin_url} is not reachable: {e}")),
+        Err(e) => return require::missing(format_args!("the database at {admin_url} is not reachable: {e}")),
     };
     admin.batch_execute(create).await.expect("create a test database");
-    let url = rewrite_url(admin_url, host_port(admin_url, 0).expect("a host and port"), name);
+    let url = require::with_database(admin_url, name);
     let mut conn = C::establish(&url).await.expect("connect to the test database");
     imia::diesel::migrations::run(&mut conn).await.expect("imia's tables");
     conn.batch_execute(&seed_sql()).await.expect("seed Ann");
@@ -91,7 +84,7 @@ async fn fresh_database<C: Backend + SimpleAsyncConnection>(admin_url: &str, nam
 
 /// Runs `sql` on database `name` of the server at `admin_url` (not through the proxy).
 async fn direct<C: Backend + SimpleAsyncConnection>(admin_url: &str, name: &str, sql: &str) {
-    let url = rewrite_url(admin_url, host_port(admin_url, 0).expect("a host and port"), name);
+    let url = require::with_database(admin_url, name);
     let mut conn = C::establish(&url).await.expect("a direct connection");
     conn.batch_execute(sql).await.expect("the statement runs");
 }
@@ -160,13 +153,15 @@ struct DbApp {
     throttle: CountingThrottle,
     name: String,
     admin_url: String,
+    /// The app's [`Fixture::log_marker`].
+    log_marker: String,
 }
 
 macro_rules! db_app {
     ($conn:ty, $pool:path, $cleanup:path, $query:expr, $admin_url:expr, $tag:expr, $create:expr) => {{
         let admin_url: String = $admin_url;
         let name = unique($tag);
-        let upstream: SocketAddr = host_port(&admin_url, 0).expect("a host and port");
+        let upstream: SocketAddr = require::socket_addr(&admin_url).expect("a host and port");
         block_on($cleanup(&admin_url));
         if block_on(fresh_database::<$conn>(&admin_url, &name, &($create)(&name))).is_none() {
             None
@@ -177,7 +172,11 @@ macro_rules! db_app {
                 wait_timeout: DEADLINE,
             };
             let pool = $pool(
-                &format!("{}{}", rewrite_url(&admin_url, proxy.addr(), &name), $query),
+                &format!(
+                    "{}{}",
+                    require::with_address(&require::with_database(&admin_url, &name), proxy.addr()),
+                    $query
+                ),
                 &options,
             )
             .expect("a pool");
@@ -191,6 +190,7 @@ macro_rules! db_app {
                 .expect("a session store");
             let fx = Fixture::new(users, store, DieselRememberStore::<$conn>::new(pool.clone()));
             let throttle = fx.throttle.clone();
+            let log_marker = fx.log_marker.clone();
             let server = LiveServer::start(move || app(&fx)).expect("the server starts");
             Some((
                 DbApp {
@@ -199,6 +199,7 @@ macro_rules! db_app {
                     throttle,
                     name,
                     admin_url,
+                    log_marker,
                 },
                 pool,
             ))
@@ -212,7 +213,7 @@ fn postgres_app() -> Option<(DbApp, imia::diesel::Pool<AsyncPgConnection>)> {
         imia::diesel::postgres_pool,
         drop_stale_postgres,
         "",
-        postgres_url(),
+        require::postgres_url(),
         "pg",
         |name: &str| format!("CREATE DATABASE {name}")
     )
@@ -226,7 +227,7 @@ fn mysql_app() -> Option<(DbApp, imia::diesel::Pool<AsyncMysqlConnection>)> {
         // Else mysql_async switches a local TCP connection to the server's Unix socket, around
         // the proxy.
         "?prefer_socket=false",
-        mysql_url(),
+        require::mysql_url(),
         "my",
         |name: &str| format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     )
@@ -469,6 +470,7 @@ fn a_corrupt_database_session_is_anonymous_and_logged_never_a_500() {
     let Some((db, _pool)) = postgres_app() else { return };
     capture_logs();
     let ann = log_in_ann(&db);
+    let warnings = |needle: &str| warnings(&db.log_marker, needle);
     let warned = warnings("Invalid session state");
     block_on(direct::<AsyncPgConnection>(
         &db.admin_url,
@@ -500,17 +502,17 @@ fn a_corrupt_database_session_is_anonymous_and_logged_never_a_500() {
 /// through the proxy: the whole product, not a test app.
 #[test]
 fn the_demo_on_postgres_fails_closed_while_the_database_is_cut_and_recovers() {
-    let admin_url = postgres_url();
+    let admin_url = require::postgres_url();
     let name = unique("demo");
     let create = format!("CREATE DATABASE {name}");
-    let Some(upstream) = host_port(&admin_url, 5432) else {
-        return skip::<()>("IMIA_TEST_POSTGRES_URL has no host").unwrap_or(());
+    let Some(upstream) = require::socket_addr(&admin_url) else {
+        return require::skip_or_fail(format_args!("{admin_url} names no server address"));
     };
     let created = block_on(async {
         drop_stale_postgres(&admin_url).await;
         let mut admin = match AsyncPgConnection::establish(&admin_url).await {
             Ok(conn) => conn,
-            Err(e) => return skip(format!("PostgreSQL is not reachable: {e}")),
+            Err(e) => return require::missing(format_args!("PostgreSQL is not reachable: {e}")),
         };
         admin.batch_execute(&create).await.expect("create a test database");
         Some(())
@@ -519,7 +521,7 @@ fn the_demo_on_postgres_fails_closed_while_the_database_is_cut_and_recovers() {
         return;
     }
     let proxy = TcpProxy::start(upstream).expect("the proxy starts");
-    let database_url = rewrite_url(&admin_url, proxy.addr(), &name);
+    let database_url = require::with_address(&require::with_database(&admin_url, &name), proxy.addr());
     let demo = imia_tests::server::ExampleServer::start_with_env(
         "demo",
         &[

@@ -45,10 +45,10 @@ use imia_tests::{
     attack::Victim,
     http::{Client, Request},
     live::LiveServer,
+    require,
     session_attack::{
-        DEMO_SECRET, PASSWORD, REMEMBER_COOKIE, SESSION_COOKIE, Store, client_with, login, post_form, reachable,
-        redis_store, redis_url, server_side_stores, session_key, set_cookie, skip, sqlite_store, start_demo,
-        temp_sqlite, try_login, whoami,
+        DEMO_SECRET, PASSWORD, REMEMBER_COOKIE, SESSION_COOKIE, Store, client_with, login, post_form, redis_store,
+        server_side_stores, session_key, set_cookie, sqlite_store, start_demo, temp_sqlite, try_login, whoami,
     },
 };
 use serde::Deserialize;
@@ -304,9 +304,9 @@ fn logout_racing_a_slow_request_never_resurrects_the_login_strict_diesel() {
 
 #[test]
 fn logout_racing_a_slow_request_never_resurrects_the_login_strict_redis() {
-    let url = redis_url();
-    if !reachable(&url, 6379) {
-        return skip("Redis is not reachable");
+    let url = require::redis_url();
+    if require::server(&url).is_none() {
+        return;
     }
     let gate = Gate::default();
     let server = serve(
@@ -323,9 +323,9 @@ fn logout_racing_a_slow_request_never_resurrects_the_login_strict_redis() {
 /// actix-session fixed it, and the documentation can say so.
 #[test]
 fn bare_redis_store_resurrects_a_logged_out_session() {
-    let url = redis_url();
-    if !reachable(&url, 6379) {
-        return skip("Redis is not reachable");
+    let url = require::redis_url();
+    if require::server(&url).is_none() {
+        return;
     }
     let gate = Gate::default();
     let server = serve(move || LazyRedis::new(url.clone()), gate.clone());

@@ -31,7 +31,8 @@ use imia_tests::{
     attack::{CountingHasher, CountingProvider, Victim, served, served_by},
     http::{self, Request, Response},
     live::LiveServer,
-    session_attack::{PASSWORD, Store, start_demo, temp_sqlite},
+    serial,
+    session_attack::{PASSWORD, Store, drop_postgres, fresh_postgres, start_demo, temp_sqlite},
 };
 use serde::Deserialize;
 
@@ -288,6 +289,8 @@ fn over_long_passwords_are_refused_before_hashing() {
 
 #[test]
 fn huge_login_forms_are_refused_before_the_handler() {
+    // Megabytes of request bodies in this process: not while a test measures its memory.
+    let _heavy = serial::allocate_heavily();
     let hasher = CountingHasher::new();
     let t = target(vec![Victim::new("ann", &hasher.seed_hash("pw-ann"))], hasher);
     let form = |len: usize| {
@@ -342,6 +345,13 @@ fn huge_login_forms_are_refused_before_the_handler() {
     assert_eq!(t.users.calls(), 1, "only the form under the limit reached the provider");
 }
 
+/// Resets the peak resident memory of this process to its current size (Linux: `5` to
+/// `/proc/self/clear_refs`), so that [`peak_rss_kib`] then tells the peak since, not one an
+/// earlier test reached. Where the kernel refuses, the peak is left as it was.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// The peak resident memory of this process, in KiB.
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -356,6 +366,8 @@ fn peak_rss_kib() -> u64 {
 
 #[test]
 fn hostile_stored_hashes_are_refused_fast_without_allocating() {
+    // The peak memory of the whole test process is measured: no heavy test may run meanwhile.
+    let _alone = serial::measure_process();
     const SALT: &str = "c2FsdHNhbHRzYWx0c2FsdA";
     const OUT: &str = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
     let hostile: Vec<String> = vec![
@@ -393,6 +405,7 @@ fn hostile_stored_hashes_are_refused_fast_without_allocating() {
         .map(|(i, h)| Victim::new(&format!("u{i}"), h))
         .collect();
     let t = target(users, hasher);
+    reset_peak_rss();
     let before = peak_rss_kib();
     for (i, hash) in hostile.iter().enumerate() {
         for req in [
@@ -584,44 +597,13 @@ fn passwords_are_compared_exactly_as_typed() {
     println!("{} password rows", rows.len());
 }
 
-/// The PostgreSQL server of the test environment, as the rest of the suite names it.
-fn postgres_url() -> String {
-    std::env::var("IMIA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh database made with `psql`, or `None` (skipped outside CI) when there is no server.
-fn fresh_postgres(name: &str) -> Option<String> {
-    let url = postgres_url();
-    let psql = |sql: &str| {
-        std::process::Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-    };
-    match psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .and_then(|_| psql(&format!("CREATE DATABASE {name}")))
-    {
-        Ok(status) if status.success() => {}
-        other => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL is needed in CI: {other:?}"
-            );
-            eprintln!("SKIPPED: no PostgreSQL database could be made with psql at {url}: {other:?}");
-            return None;
-        }
-    }
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
-
 /// PostgreSQL refuses NUL in text parameters with an error: a NUL smuggled into a username,
 /// token or id must not turn a lookup into a 500.
 #[test]
 fn nul_bytes_never_fail_a_postgres_lookup() {
-    let name = format!("imia_adv_limits_{}", std::process::id());
-    let Some(database) = fresh_postgres(&name) else { return };
+    let Some(database) = fresh_postgres("adv_limits") else {
+        return;
+    };
     let server = imia_tests::server::ExampleServer::start_with_env(
         "demo",
         &[
@@ -667,15 +649,7 @@ fn nul_bytes_never_fail_a_postgres_lookup() {
         }
     }
     drop(server);
-    let _ = std::process::Command::new("psql")
-        .args([
-            postgres_url().as_str(),
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+    drop_postgres(&database);
 }
 
 /// A client that never finishes its request head is cut off after actix's

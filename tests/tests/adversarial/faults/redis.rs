@@ -10,12 +10,13 @@ use std::{
 
 use actix_session::storage::RedisSessionStore;
 use imia_tests::{
-    faults::{RedisServer, Resp, TcpProxy},
-    http::{Client, Request},
+    faults::{RedisServer, TcpProxy},
+    http::{Client, Request, is_removal},
     live::LiveServer,
+    require,
 };
 
-use crate::common::*;
+use super::common::*;
 
 /// How long a request may take while the store fails: its deadline (1 s) and slack for a
 /// loaded machine.
@@ -65,7 +66,10 @@ fn own_redis(persistent: bool) -> Option<RedisServer> {
     } else {
         RedisServer::start()
     };
-    started.map_or_else(|e| skip(format!("redis-server could not be started: {e}")), Some)
+    started.map_or_else(
+        |e| require::missing(format_args!("redis-server could not be started: {e}")),
+        Some,
+    )
 }
 
 type RedisFixture = Fixture<
@@ -237,18 +241,21 @@ fn a_corrupt_redis_session_is_anonymous_and_logged_never_a_500() {
     let Some(redis) = own_redis(false) else { return };
     capture_logs();
     let store = RedisStore::connect(redis.url());
-    let (_fx, server) = serve_redis(&store);
+    let (fx, server) = serve_redis(&store);
+    let warnings = |needle: &str| warnings(&fx.log_marker, needle);
 
     // The payload is not JSON at all: actix-session starts an empty session (and warns).
     let mut browser = Client::new(server.addr());
     log_in(&mut browser, false);
     let session = browser.jar().get(SESSION).unwrap().to_owned();
-    let keys = redis.command(&["KEYS", "*"]).unwrap().strings();
+    let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("*")).unwrap();
     assert_eq!(keys.len(), 1, "one session in Redis: {keys:?}");
     let warned = warnings("Invalid session state");
     assert_eq!(
-        redis.command(&["SET", &keys[0], "\u{0}garbage{{"]).unwrap(),
-        Resp::Simple("OK".into())
+        redis
+            .query::<redis::Value>(redis::cmd("SET").arg(&keys[0]).arg("\u{0}garbage{{"))
+            .unwrap(),
+        redis::Value::Okay
     );
     let resp = server.send(&with_cookie("/api/me", SESSION, &session)).unwrap();
     assert_eq!(resp.status, 401, "anonymous, not a failure: {resp:?}");
@@ -271,24 +278,22 @@ fn a_corrupt_redis_session_is_anonymous_and_logged_never_a_500() {
     assert_served_for_ann(&again.get("/app").unwrap(), "app", "after logging in again");
 
     // Valid JSON whose user id is not a string: imia purges the session.
-    let keys = redis.command(&["KEYS", "*"]).unwrap().strings();
+    let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("*")).unwrap();
     assert_eq!(keys.len(), 1, "the corrupt session was replaced, not kept: {keys:?}");
     let current = again.jar().get(SESSION).unwrap().to_owned();
     let payload = r#"{"_auth_user_id":"{\"id\":1}","_auth_user_hash":"\"x\""}"#;
-    redis.command(&["SET", &keys[0], payload]).unwrap();
+    redis.query::<()>(redis::cmd("SET").arg(&keys[0]).arg(payload)).unwrap();
     let purged_warnings = warnings("unreadable user id");
     let resp = server.send(&with_cookie("/api/me", SESSION, &current)).unwrap();
     assert_eq!(resp.status, 401, "anonymous: {resp:?}");
     assert!(warnings("unreadable user id") > purged_warnings, "logged");
     assert!(
-        resp.header_all("set-cookie")
-            .iter()
-            .any(|c| c.starts_with("sid=;") || c.contains("Max-Age=0")),
+        resp.set_cookies().iter().any(|c| c.name() == SESSION && is_removal(c)),
         "the session cookie is removed: {resp:?}"
     );
     assert_eq!(
-        redis.command(&["EXISTS", &keys[0]]).unwrap(),
-        Resp::Int(0),
+        redis.query::<i64>(redis::cmd("EXISTS").arg(&keys[0])).unwrap(),
+        0,
         "the session was purged from Redis"
     );
 }

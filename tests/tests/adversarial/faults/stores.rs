@@ -6,7 +6,7 @@ use std::time::Duration;
 use imia::remember::RememberStore as _;
 use imia_tests::http::{Client, Request};
 
-use crate::common::*;
+use super::common::*;
 
 #[test]
 fn a_session_that_cannot_be_saved_after_login_logs_nobody_in() {

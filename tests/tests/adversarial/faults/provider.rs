@@ -10,7 +10,7 @@ use imia::{password::Argon2Hasher, provider::InMemoryProvider};
 
 use imia_tests::http::{Client, Request, Response};
 
-use crate::common::*;
+use super::common::*;
 
 fn expected_status(fault: Fault) -> u16 {
     match fault {
@@ -148,6 +148,8 @@ fn a_busy_or_broken_password_hasher_fails_closed_without_counting() {
 
 #[test]
 fn a_full_password_hashing_queue_answers_503_and_never_counts() {
+    // Argon2 at full cost (19 MiB a hash) in this process: not while a test measures its memory.
+    let _heavy = imia_tests::serial::allocate_heavily();
     // The real argon2id hasher, with room for one hash running and one waiting.
     let argon2 = Argon2Hasher::builder()
         .params(imia::password::OWASP_MEMORY_KIB, 6, 1)

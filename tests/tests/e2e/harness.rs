@@ -19,7 +19,10 @@ fn every_example_is_built() {
     }
 }
 
-// One test, so that no other test of this binary can be handed the port freed by the drop.
+// Other tests of this binary start servers too, on ports the operating system picks. That one
+// of them is handed the port freed by the drop in the instant before it is probed is unlikely
+// (the port checks below stay), but not impossible: so the drop is first checked on the
+// example's process, which no other test can take over.
 #[test]
 fn servers_get_distinct_ports_and_stop_on_drop() {
     let a = ExampleServer::start("quickstart").unwrap();
@@ -34,8 +37,13 @@ fn servers_get_distinct_ports_and_stop_on_drop() {
         a.output()
     );
 
-    let addr = a.addr();
+    let (addr, pid) = (a.addr(), a.pid());
     drop(a);
+    if cfg!(target_os = "linux") {
+        // Killed and reaped: no process is left behind.
+        let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+        assert!(!proc.exists(), "the example's process {pid} is still there");
+    }
     let err = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
     assert_eq!(b.get("/").unwrap().status, 200);

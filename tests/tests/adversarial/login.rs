@@ -5,7 +5,12 @@
 use std::time::Duration;
 
 use actix_session::{SessionMiddleware, storage::CookieSessionStore};
-use actix_web::{App, HttpRequest, HttpResponse, cookie::Key, http::header, web};
+use actix_web::{
+    App, HttpRequest, HttpResponse,
+    cookie::{Cookie, Key},
+    http::header,
+    web,
+};
 use imia::{
     Authentication, SecretKey,
     authenticator::SessionAuthenticator,
@@ -94,7 +99,7 @@ fn shape(resp: &Response) -> (u16, Vec<u8>, Vec<(String, String)>) {
         .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
         .map(|(n, v)| {
             let v = if n.eq_ignore_ascii_case("set-cookie") {
-                v.split_once('=').map_or(v.clone(), |(name, _)| format!("{name}=…"))
+                Cookie::parse(v.as_str()).map_or(v.clone(), |c| format!("{}=…", c.name()))
             } else {
                 v.clone()
             };
