@@ -10,7 +10,7 @@ use actix_web::{App, HttpRequest, HttpResponse, ResponseError as _, cookie::Key,
 use imia::{
     Authentication, SecretKey, UserLike, UserToken,
     authenticator::SessionAuthenticator,
-    impersonation::{IMPERSONATION_SESSION_KEY, Impersonation},
+    impersonation::Impersonation,
     login::LoginManager,
     password::InsecurePlaintextVerifier,
     provider::{InMemoryProvider, hash_token},
@@ -28,6 +28,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 const SCOPE: &str = imia::impersonation::DEFAULT_SCOPE;
+/// The session key of a stateful impersonation (the original library's name): forged by hand here.
+const IMPERSONATION_KEY: &str = "_impersonated_user_id";
 
 #[derive(Clone)]
 struct Person {
@@ -400,7 +402,7 @@ fn forged_session_entries_in_the_server_side_store_never_escalate() {
         let mut user = demo.client();
         login(&mut user, "user@example.com");
         let (key, mut state) = stored_state(&store, &user);
-        state.insert(IMPERSONATION_SESSION_KEY.into(), forged(&user_id, &root_id));
+        state.insert(IMPERSONATION_KEY.into(), forged(&user_id, &root_id));
         poison(&store, &key, &state);
         assert_eq!(
             whoami(&mut user).1.as_deref(),
@@ -416,10 +418,10 @@ fn forged_session_entries_in_the_server_side_store_never_escalate() {
         // 2. ... or one that claims root as the original.
         let (key, mut state) = stored_state(&store, &user);
         assert!(
-            !state.contains_key(IMPERSONATION_SESSION_KEY),
+            !state.contains_key(IMPERSONATION_KEY),
             "{store:?}: the forged impersonation was removed from the session"
         );
-        state.insert(IMPERSONATION_SESSION_KEY.into(), forged(&root_id, &user_id));
+        state.insert(IMPERSONATION_KEY.into(), forged(&root_id, &user_id));
         poison(&store, &key, &state);
         let me = user.send(&Request::get("/api/me")).unwrap().json().unwrap();
         assert_eq!(
@@ -461,7 +463,7 @@ fn forged_session_entries_in_the_server_side_store_never_escalate() {
             Value::String("not json".into()),
         ] {
             let (key, mut state) = stored_state(&store, &root);
-            state.insert(IMPERSONATION_SESSION_KEY.into(), bad.clone());
+            state.insert(IMPERSONATION_KEY.into(), bad.clone());
             poison(&store, &key, &state);
             let me = root.send(&Request::get("/api/me")).unwrap().json().unwrap();
             assert_eq!(
@@ -478,7 +480,7 @@ fn forged_session_entries_in_the_server_side_store_never_escalate() {
         let (key, mut state) = stored_state(&store, &anon);
         state.retain(|k, _| !k.starts_with("_auth_"));
         state.insert("_auth_user_hash".into(), entry(&json!("forged")));
-        state.insert(IMPERSONATION_SESSION_KEY.into(), forged(&root_id, &user_id));
+        state.insert(IMPERSONATION_KEY.into(), forged(&root_id, &user_id));
         poison(&store, &key, &state);
         assert_eq!(whoami(&mut anon), ("anonymous".to_owned(), None), "{store:?}: case 6");
     }

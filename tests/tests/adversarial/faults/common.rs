@@ -381,10 +381,7 @@ impl FlakySessions {
 
     /// The stored sessions that hold a login.
     pub(crate) fn logged_in(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|s| s.contains_key(imia::authenticator::SESSION_USER_KEY))
-            .count()
+        self.lock().values().filter(|s| s.contains_key("_auth_user_id")).count()
     }
 }
 
@@ -623,7 +620,8 @@ where
         .authenticators((session(), remember.clone()))
         .exclude("/public")
         .exclude("/api")
-        .redirect_to("/login")
+        .login_url("/login")
+        .fallback(imia::Fallback::Redirect)
         .build()
         .expect("a valid configuration");
     let api = Authentication::builder()
