@@ -193,6 +193,9 @@ mod guide {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../docs/testing.md")]
     mod testing {}
+    // The README's first example compiles too.
+    #[doc = include_str!("../../README.md")]
+    mod readme {}
 }
 
 #[cfg(test)]
