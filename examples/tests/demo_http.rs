@@ -856,3 +856,200 @@ async fn logout_everywhere_ends_every_session_and_token_of_the_user() {
     // The password still works.
     login(&app, "user@example.com").await;
 }
+
+/// `GET /account/sessions` as JSON with `cookie`.
+async fn sessions_json<S, B>(app: &S, cookie: &str) -> Vec<Value>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let r = send(
+        app,
+        with_cookie(get("/account/sessions"), cookie).insert_header(("Accept", "application/json")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    r.json()["sessions"].as_array().expect("a list").clone()
+}
+
+async fn state_of<S, B>(app: &S, cookie: &str) -> Value
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    send(app, with_cookie(get("/whoami"), cookie)).await.json()["state"].clone()
+}
+
+#[actix_web::test]
+async fn the_sessions_page_lists_the_users_sessions_newest_first() {
+    let app = atest::init_service(demo().await.app()).await;
+    let phone = send(
+        &app,
+        post_form("/login", &[("username", "user@example.com"), ("password", "password")])
+            .insert_header(("User-Agent", "Phone/1.0")),
+    )
+    .await
+    .session()
+    .unwrap();
+    let laptop = send(
+        &app,
+        post_form("/login", &[("username", "user@example.com"), ("password", "password")])
+            .insert_header(("User-Agent", "Laptop/2.0")),
+    )
+    .await
+    .session()
+    .unwrap();
+    login(&app, "root@example.com").await; // another user's session is not listed
+
+    let sessions = sessions_json(&app, &laptop).await;
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(sessions[0]["user_agent"], "Laptop/2.0", "newest first");
+    assert_eq!(sessions[0]["current"], true);
+    assert_eq!(sessions[1]["user_agent"], "Phone/1.0");
+    assert_eq!(sessions[1]["current"], false);
+    for session in &sessions {
+        let id = session["id"].as_str().unwrap();
+        assert!(
+            id.len() >= 16 && !laptop.contains(id) && !phone.contains(id),
+            "an opaque handle, not the key"
+        );
+        for field in ["created_at", "last_seen_at"] {
+            let at = session[field].as_str().unwrap();
+            assert!(
+                at.len() == 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+                "RFC 3339: {at}"
+            );
+        }
+        assert!(session["ip"].is_string());
+    }
+    // The HTML page lists them too, with a button for the other one.
+    let page = send(&app, with_cookie(get("/account/sessions"), &phone)).await;
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let html = page.text();
+    assert!(html.contains("Laptop/2.0") && html.contains("this session"), "{html}");
+    assert!(html.contains("id=\"end-others\""));
+
+    // Anonymous visitors are treated like on /app.
+    let r = send(&app, get("/account/sessions")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.header("location").unwrap().starts_with("/login?next="));
+    let r = send(
+        &app,
+        get("/account/sessions").insert_header(("Accept", "application/json")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn ending_a_session_logs_that_device_out_and_nothing_else() {
+    let app = atest::init_service(demo().await.app()).await;
+    let phone = login(&app, "user@example.com").await;
+    let laptop = login(&app, "user@example.com").await;
+    let root = login(&app, "root@example.com").await;
+    let phone_id = sessions_json(&app, &laptop)
+        .await
+        .into_iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let root_id = sessions_json(&app, &root).await[0]["id"].as_str().unwrap().to_owned();
+
+    // Another user's session, unknown and malformed ids: 404, nothing ended.
+    for id in [
+        root_id.as_str(),
+        "unknown-session-id",
+        "not%20an%20id",
+        &"x".repeat(200),
+    ] {
+        let r = send(
+            &app,
+            with_cookie(post_form(&format!("/account/sessions/{id}/end"), &[]), &laptop),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(state_of(&app, &root).await, "authenticated");
+    assert_eq!(state_of(&app, &phone).await, "authenticated");
+
+    let r = send(
+        &app,
+        with_cookie(post_form(&format!("/account/sessions/{phone_id}/end"), &[]), &laptop),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/account/sessions"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(state_of(&app, &phone).await, "anonymous", "the ended session");
+    assert_eq!(state_of(&app, &laptop).await, "authenticated", "the one that ended it");
+    assert_eq!(sessions_json(&app, &laptop).await.len(), 1);
+
+    // Cross-site posts are refused like every other form.
+    let r = send(
+        &app,
+        with_cookie(post_form(&format!("/account/sessions/{root_id}/end"), &[]), &root)
+            .insert_header(("Origin", "https://evil.example")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(state_of(&app, &root).await, "authenticated");
+}
+
+#[actix_web::test]
+async fn ending_the_other_sessions_keeps_this_one() {
+    for backend in [SessionBackend::Database, SessionBackend::Cookie] {
+        let app = atest::init_service(demo_with(backend.clone()).await.app()).await;
+        let remembered = send(
+            &app,
+            post_form(
+                "/login",
+                &[
+                    ("username", "user@example.com"),
+                    ("password", "password"),
+                    ("remember_me", "1"),
+                ],
+            ),
+        )
+        .await;
+        let remember = remember_cookie(&remembered).unwrap();
+        let other = login(&app, "user@example.com").await;
+        let root = login(&app, "root@example.com").await;
+        let here = login(&app, "user@example.com").await;
+
+        let r = send(&app, with_cookie(post_form("/account/sessions/end-others", &[]), &here)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{backend:?}");
+        assert_eq!(r.header("location"), Some("/account/sessions"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let here = r.session().unwrap_or(here); // renewed with the new fingerprint
+        assert_eq!(
+            state_of(&app, &here).await,
+            "authenticated",
+            "{backend:?}: this session stays"
+        );
+        assert_eq!(
+            state_of(&app, &other).await,
+            "anonymous",
+            "{backend:?}: another session ends"
+        );
+        assert_eq!(
+            state_of(&app, &remember).await,
+            "anonymous",
+            "{backend:?}: remember-me too"
+        );
+        assert_eq!(
+            state_of(&app, &root).await,
+            "authenticated",
+            "{backend:?}: other users stay"
+        );
+        if backend == SessionBackend::Database {
+            assert_eq!(sessions_json(&app, &here).await.len(), 1);
+        } else {
+            // No index on the cookie store: nothing listed, but ending others still worked.
+            assert!(sessions_json(&app, &here).await.is_empty());
+        }
+    }
+}

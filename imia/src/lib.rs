@@ -125,6 +125,8 @@ mod session_state;
 #[cfg(feature = "session")]
 mod session_timeout;
 #[cfg(feature = "session")]
+pub mod sessions;
+#[cfg(feature = "session")]
 mod strict_store;
 pub mod testing;
 pub mod throttle;

@@ -6,6 +6,8 @@
 //! | `_auth_user_id` ([`SESSION_USER_KEY`]) | the logged-in user's id |
 //! | `_auth_user_hash` ([`SESSION_HASH_KEY`]) | the session fingerprint: an HMAC, keyed by the app's [`SecretKey`], of the user's password hash and [security stamp](crate::UserLike::security_stamp); never the hash |
 //! | `_auth_remembered` ([`SESSION_REMEMBERED_KEY`]) | present when the session was restored from remember-me |
+//! | `_auth_session` ([`SESSION_META_KEY`]) | what the session index shows: an opaque handle (never the session key), when and from where the login happened |
+//! | `_auth_seen` ([`SESSION_SEEN_KEY`]) | when the session was last used, in Unix milliseconds, refreshed at most once a minute |
 //! | `_impersonated_user_id` ([`IMPERSONATION_KEY`]) | the impersonation target, bound to the real user |
 //!
 //! The key names are the original library's, so sessions stay compatible; they are internal to
@@ -23,7 +25,14 @@
 use actix_session::{Session, SessionExt as _, SessionGetError};
 use actix_web::{HttpMessage as _, HttpRequest};
 
-use crate::{SecretKey, UserToken, login::LoginError, user::UserLike};
+use std::collections::HashMap;
+
+use crate::{
+    SecretKey, UserToken,
+    crypto::{random_b64url, unix_now_ms},
+    login::LoginError,
+    user::UserLike,
+};
 
 /// The session key that holds the logged-in user's id: `_auth_user_id`.
 pub(crate) const SESSION_USER_KEY: &str = "_auth_user_id";
@@ -34,6 +43,15 @@ pub(crate) const SESSION_HASH_KEY: &str = "_auth_user_hash";
 /// fresh login: `_auth_remembered`. Such sessions authenticate as
 /// [`LoginState::Remembered`](crate::LoginState::Remembered) for their whole life.
 pub(crate) const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
+/// The session key of the login's description for the session index: `_auth_session`.
+pub(crate) const SESSION_META_KEY: &str = "_auth_session";
+/// The session key of the time the session was last used: `_auth_seen`.
+pub(crate) const SESSION_SEEN_KEY: &str = "_auth_seen";
+/// How often, at most, `_auth_seen` is rewritten (and the session store written for it), in
+/// milliseconds.
+pub(crate) const SEEN_EVERY_MS: i64 = 60_000;
+/// How much of the client's `User-Agent` a session keeps.
+const MAX_USER_AGENT: usize = 256;
 /// The session key of a stateful impersonation: `_impersonated_user_id`.
 pub(crate) const IMPERSONATION_KEY: &str = "_impersonated_user_id";
 
@@ -78,6 +96,102 @@ pub(crate) fn session_user_id(req: &HttpRequest) -> Option<String> {
     req.get_session().get::<String>(SESSION_USER_KEY).ok().flatten()
 }
 
+/// What a login session tells the session index about itself: written at login, kept across
+/// session renewals.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SessionMeta {
+    /// The session's opaque, random handle: what users see and address it by. Never the
+    /// session key.
+    pub(crate) handle: String,
+    /// When the login happened, in Unix milliseconds (so that two logins within a second still
+    /// list in order).
+    pub(crate) created_at: i64,
+    /// The client's address at login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ip: Option<String>,
+    /// The client's `User-Agent` at login, truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) user_agent: Option<String>,
+}
+
+impl SessionMeta {
+    /// A new description of the login `req` makes now.
+    fn new(req: &HttpRequest) -> Result<Self, LoginError> {
+        let handle = random_b64url(16).map_err(|e| LoginError::Internal(Box::new(e)))?;
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| truncate(ua, MAX_USER_AGENT).to_owned())
+            .filter(|ua| !ua.is_empty());
+        Ok(Self {
+            handle,
+            created_at: unix_now_ms(),
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent,
+        })
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The handle of the session `req` belongs to, when it is a login session.
+pub(crate) fn current_handle(req: &HttpRequest) -> Option<String> {
+    req.get_session()
+        .get::<SessionMeta>(SESSION_META_KEY)
+        .ok()
+        .flatten()
+        .map(|meta| meta.handle)
+}
+
+/// Records that the logged-in session of `session` was used now: rewrites `_auth_seen` when it is
+/// missing or older than a minute, so that the store writes at most once a minute for it.
+pub(crate) fn touch(session: &Session) {
+    let now = unix_now_ms();
+    let seen = session.get::<i64>(SESSION_SEEN_KEY).ok().flatten();
+    if seen.is_none_or(|seen| now.saturating_sub(seen) >= SEEN_EVERY_MS || seen > now) {
+        // A failure only delays the next "last seen".
+        let _ = session.insert(SESSION_SEEN_KEY, now);
+    }
+}
+
+/// The login a stored session state holds, as the session index records it: read from the raw
+/// state a session store receives (each value is JSON). `None` for a session without a login.
+pub(crate) fn index_entry(state: &HashMap<String, String>) -> Option<IndexEntry> {
+    let user_id = serde_json::from_str::<String>(state.get(SESSION_USER_KEY)?).ok()?;
+    let meta = serde_json::from_str::<SessionMeta>(state.get(SESSION_META_KEY)?).ok()?;
+    let last_seen_at = state
+        .get(SESSION_SEEN_KEY)
+        .and_then(|seen| serde_json::from_str::<i64>(seen).ok())
+        .unwrap_or(meta.created_at);
+    Some(IndexEntry {
+        user_id,
+        last_seen_at,
+        meta,
+    })
+}
+
+/// One login session, as a session index records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    /// The logged-in user's id.
+    pub(crate) user_id: String,
+    /// When the session was last used, in Unix milliseconds (the login time until then).
+    pub(crate) last_seen_at: i64,
+    /// The handle, login time, address and user agent.
+    pub(crate) meta: SessionMeta,
+}
+
 /// Whether the request's session holds a login (a valid one or not).
 pub(crate) fn has_login(req: &HttpRequest) -> bool {
     req.get_session().contains_key(SESSION_USER_KEY)
@@ -105,6 +219,11 @@ pub(crate) fn write(req: &HttpRequest, id: &str, fingerprint: &str, remembered: 
     let internal = |e: actix_session::SessionInsertError| LoginError::Internal(Box::new(e));
     session.insert(SESSION_USER_KEY, id).map_err(internal)?;
     session.insert(SESSION_HASH_KEY, fingerprint).map_err(internal)?;
+    // Every login is a session of its own in the user's list; a renewal keeps its handle.
+    session
+        .insert(SESSION_META_KEY, SessionMeta::new(req)?)
+        .map_err(internal)?;
+    session.insert(SESSION_SEEN_KEY, unix_now_ms()).map_err(internal)?;
     if remembered {
         session.insert(SESSION_REMEMBERED_KEY, true).map_err(internal)?;
     } else {
@@ -223,6 +342,8 @@ mod tests {
             SESSION_USER_KEY,
             SESSION_HASH_KEY,
             SESSION_REMEMBERED_KEY,
+            SESSION_META_KEY,
+            SESSION_SEEN_KEY,
             IMPERSONATION_KEY,
         ] {
             assert!(is_login_entry(key), "{key}");
@@ -230,5 +351,35 @@ mod tests {
         for other in ["cart", "_imia_session_origin", "auth_user_id", "_authx"] {
             assert!(!is_login_entry(other), "{other}");
         }
+    }
+
+    #[test]
+    fn index_entries_are_read_from_the_raw_state() {
+        let meta = SessionMeta {
+            handle: "h".into(),
+            created_at: 10,
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        };
+        let mut state = HashMap::from([
+            (SESSION_USER_KEY.to_owned(), serde_json::to_string("42").unwrap()),
+            (SESSION_META_KEY.to_owned(), serde_json::to_string(&meta).unwrap()),
+        ]);
+        let entry = index_entry(&state).expect("a login");
+        assert_eq!((entry.user_id.as_str(), entry.last_seen_at), ("42", 10));
+        assert_eq!(entry.meta, meta);
+        state.insert(SESSION_SEEN_KEY.to_owned(), "70".into());
+        assert_eq!(index_entry(&state).unwrap().last_seen_at, 70);
+        state.remove(SESSION_USER_KEY);
+        assert_eq!(index_entry(&state), None, "no login, nothing to index");
+        let anonymous = HashMap::from([("cart".to_owned(), "\"3\"".to_owned())]);
+        assert_eq!(index_entry(&anonymous), None);
+    }
+
+    #[test]
+    fn user_agents_are_cut_on_a_character_boundary() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        assert_eq!(truncate("aé", 2), "a");
     }
 }

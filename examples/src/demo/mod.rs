@@ -15,6 +15,8 @@
 //! | `GET /whoami` | the identity as JSON |
 //! | `GET /login`, `POST /login` | the login form (`username`, `password`, `remember_me`, `next`) |
 //! | `POST /logout` | log out (`GET` is 405); with `everywhere=1`, every session and remember-me token of the user ends |
+//! | `GET /account/sessions` | the user's sessions (HTML, or JSON with `Accept: application/json`) |
+//! | `POST /account/sessions/{id}/end`, `POST /account/sessions/end-others` | end one session, or every other one |
 //! | `GET /app` | logged-in users; browsers are sent to `/login?next=…`, API clients get 401 |
 //! | `GET /admin` | the `admin` scope (403 without it) |
 //! | `POST /account/password` | change the password (`current_password`, `new_password`) |
@@ -244,10 +246,14 @@ impl Demo {
         let remember = RememberMe::new(users.clone(), tokens, secret.clone())
             .cookie_name(REMEMBER_COOKIE)
             .secure(cookie_secure);
-        let logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
+        let mut logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
             .throttle(Arc::clone(&throttle))
-            .remember_me(remember.clone())
-            .build();
+            .remember_me(remember.clone());
+        // The database store keeps a per-user index: `/account/sessions` lists and ends sessions.
+        if let Some(index) = store.index() {
+            logins = logins.sessions(index);
+        }
+        let logins = logins.build();
         // Impersonation: scope `auth:impersonate_others`, the default policy, and the original
         // library's `?_impersonate=<id>` for one request.
         let impersonation = Impersonation::new(users.clone()).stateless(true);
@@ -349,6 +355,12 @@ impl Demo {
             .route("/app", web::get().to(pages::app))
             .route("/admin", web::get().to(pages::admin))
             .route("/account/password", web::post().to(pages::change_password))
+            .route("/account/sessions", web::get().to(pages::sessions))
+            .route(
+                "/account/sessions/end-others",
+                web::post().to(pages::end_other_sessions),
+            )
+            .route("/account/sessions/{id}/end", web::post().to(pages::end_session))
             .route("/impersonate", web::post().to(pages::impersonate))
             .route("/impersonate/exit", web::post().to(pages::stop_impersonating))
             .wrap(self.impersonation.clone())

@@ -172,7 +172,7 @@ pub async fn app(user: CurrentUser<DemoUser>) -> HttpResponse {
          <h2>Change your password</h2>\n<form method=\"post\" action=\"/account/password\">\n\
          <label>Current password <input type=\"password\" name=\"current_password\" autocomplete=\"current-password\"></label>\n\
          <label>New password <input type=\"password\" name=\"new_password\" autocomplete=\"new-password\"></label>\n\
-         <button type=\"submit\">Change</button>\n</form>\n{impersonate}{LOGOUT_FORM}",
+         <button type=\"submit\">Change</button>\n</form>\n<p><a href=\"/account/sessions\" id=\"sessions-link\">Your sessions</a></p>\n{impersonate}{LOGOUT_FORM}",
         banner(user.token()),
         escape(&user.name()),
         escape(&user.email)
@@ -231,6 +231,118 @@ pub async fn change_password(
             HttpResponse::new(other.status_code())
         }
     }
+}
+
+/// `GET /account/sessions`: the user's sessions, newest first (HTML, or JSON for
+/// `Accept: application/json`), each with a button that ends it, and one that ends every other.
+pub async fn sessions(req: HttpRequest, user: CurrentUser<DemoUser>, auth: Auth<DemoUser>) -> HttpResponse {
+    let listed = match auth.sessions().await {
+        Ok(sessions) => Some(sessions),
+        // The Redis and cookie stores keep no index: nothing to list, "end others" still works.
+        Err(LoginError::SessionsUnavailable) => None,
+        Err(other) => {
+            tracing::error!(error.display = %other, "could not list the sessions");
+            return no_store(HttpResponse::new(other.status_code()));
+        }
+    };
+    if wants_json(&req) {
+        let sessions: Vec<Value> = listed
+            .iter()
+            .flatten()
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "created_at": s.created_at_rfc3339(),
+                    "last_seen_at": s.last_seen_at_rfc3339(),
+                    "ip": s.ip.as_deref().unwrap_or(""),
+                    "user_agent": s.user_agent.as_deref().unwrap_or(""),
+                    "current": s.current,
+                })
+            })
+            .collect();
+        return no_store(HttpResponse::Ok().json(json!({ "sessions": sessions, "listed": listed.is_some() })));
+    }
+    let rows = match &listed {
+        None => {
+            "<p>This session store keeps no list of sessions; you can still end every other session.</p>\n".to_owned()
+        }
+        Some(sessions) => {
+            let rows: String = sessions
+                .iter()
+                .map(|s| {
+                    let action = if s.current {
+                        "<strong>this session</strong>".to_owned()
+                    } else {
+                        format!(
+                            "<form method=\"post\" action=\"/account/sessions/{id}/end\"><button type=\"submit\" class=\"end-session\" data-session=\"{id}\">End</button></form>",
+                            id = escape(&s.id)
+                        )
+                    };
+                    format!(
+                        "<tr class=\"session\" data-session=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>\n",
+                        escape(&s.id),
+                        escape(&s.created_at_rfc3339()),
+                        escape(&s.last_seen_at_rfc3339()),
+                        escape(s.ip.as_deref().unwrap_or("")),
+                        escape(s.user_agent.as_deref().unwrap_or("")),
+                    )
+                })
+                .collect();
+            format!(
+                "<table id=\"sessions\">\n<tr><th>Logged in</th><th>Last seen</th><th>Address</th><th>Browser</th><th></th></tr>\n{rows}</table>\n"
+            )
+        }
+    };
+    let body = format!(
+        "{}<p>Your sessions, {}.</p>\n{rows}<form method=\"post\" action=\"/account/sessions/end-others\">\
+         <button type=\"submit\" id=\"end-others\">End all other sessions</button></form>\n<p><a href=\"/app\">Back</a></p>\n",
+        banner(user.token()),
+        escape(&user.name()),
+    );
+    no_store(page(HttpResponse::Ok(), "Your sessions", &body))
+}
+
+/// `POST /account/sessions/{id}/end`: ends one of the user's other sessions (303 to the list);
+/// 404, nothing ended, for another user's, an unknown or a malformed id.
+pub async fn end_session(_user: CurrentUser<DemoUser>, auth: Auth<DemoUser>, id: web::Path<String>) -> HttpResponse {
+    match auth.end_session(&id).await {
+        Ok(true) => no_store(see_other("/account/sessions")),
+        Ok(false) | Err(LoginError::SessionsUnavailable) => no_store(page(
+            HttpResponse::NotFound(),
+            "Your sessions",
+            "<p>No such session.</p><p><a href=\"/account/sessions\">Back</a></p>",
+        )),
+        Err(other) => {
+            tracing::error!(error.display = %other, "could not end a session");
+            no_store(HttpResponse::new(other.status_code()))
+        }
+    }
+}
+
+/// `POST /account/sessions/end-others`: ends every other session and remember-me token of the
+/// user; this one stays (303 to the list).
+pub async fn end_other_sessions(_user: CurrentUser<DemoUser>, auth: Auth<DemoUser>) -> HttpResponse {
+    match auth.end_other_sessions().await {
+        Ok(_) => no_store(see_other("/account/sessions")),
+        Err(err) => {
+            tracing::error!(error.display = %err, "could not end the other sessions");
+            no_store(HttpResponse::new(err.status_code()))
+        }
+    }
+}
+
+/// Whether the client asked for JSON.
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"))
+}
+
+fn see_other(location: &'static str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 /// The impersonation form.

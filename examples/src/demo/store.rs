@@ -4,7 +4,11 @@ use std::collections::HashMap;
 
 use actix_session::storage::{CookieSessionStore, LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use imia::diesel::DieselSessionStore;
+use imia::{
+    diesel::DieselSessionStore,
+    error::ProviderError,
+    sessions::{SessionIndex, SessionInfo},
+};
 
 use super::users::DemoPool;
 
@@ -56,7 +60,69 @@ impl std::fmt::Debug for StoreChoice {
     }
 }
 
+/// The per-user session index of the demo's database store (the Redis and cookie stores keep
+/// none: their sessions cannot be listed, but "end all others" works through the security
+/// stamp).
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum DemoIndex {
+    /// In the SQLite session table.
+    Sqlite(DieselSessionStore<imia::diesel::SqliteConnection>),
+    /// In the PostgreSQL session table.
+    #[cfg(feature = "postgres")]
+    Postgres(DieselSessionStore<diesel_async::AsyncPgConnection>),
+    /// In the MySQL or MariaDB session table.
+    #[cfg(feature = "mysql")]
+    Mysql(DieselSessionStore<diesel_async::AsyncMysqlConnection>),
+}
+
+macro_rules! each_index {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            DemoIndex::Sqlite($s) => $body,
+            #[cfg(feature = "postgres")]
+            DemoIndex::Postgres($s) => $body,
+            #[cfg(feature = "mysql")]
+            DemoIndex::Mysql($s) => $body,
+        }
+    };
+}
+
+impl SessionIndex for DemoIndex {
+    async fn sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, ProviderError> {
+        each_index!(self, s => s.sessions(user_id).await)
+    }
+
+    async fn end_session(&self, user_id: &str, id: &str) -> Result<bool, ProviderError> {
+        each_index!(self, s => s.end_session(user_id, id).await)
+    }
+
+    async fn end_sessions(&self, user_id: &str, except: Option<&str>) -> Result<u64, ProviderError> {
+        each_index!(self, s => s.end_sessions(user_id, except).await)
+    }
+}
+
+impl std::fmt::Debug for DemoIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoIndex")
+    }
+}
+
 impl StoreChoice {
+    /// The session index, when the store keeps one.
+    pub fn index(&self) -> Option<DemoIndex> {
+        match self {
+            Self::Database(DemoPool::Sqlite(pool)) => Some(DemoIndex::Sqlite(DieselSessionStore::new(pool.clone()))),
+            #[cfg(feature = "postgres")]
+            Self::Database(DemoPool::Postgres(pool)) => {
+                Some(DemoIndex::Postgres(DieselSessionStore::new(pool.clone())))
+            }
+            #[cfg(feature = "mysql")]
+            Self::Database(DemoPool::Mysql(pool)) => Some(DemoIndex::Mysql(DieselSessionStore::new(pool.clone()))),
+            _ => None,
+        }
+    }
+
     /// A store for one worker.
     ///
     /// # Errors

@@ -96,6 +96,7 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
         let (id, fingerprint) = (&stored.id, &stored.fingerprint);
         let reason = match self.provider.find_by_id(id).await? {
             Some(user) if user.is_active() && self.secret.user_fingerprint_matches(&user, fingerprint) => {
+                session_state::touch(&session);
                 return Ok(if stored.remembered {
                     Outcome::Remembered(user)
                 } else {

@@ -18,7 +18,7 @@
 //! | `security_stamp` | text, default `''` | rotated to end every session of the user ([`UserLike::security_stamp`](crate::UserLike::security_stamp)) |
 //!
 //! Tables made by an earlier version gain the columns added since (`users.security_stamp`,
-//! `imia_remember_tokens.binding`) at the next [`run`]: it looks each one up in the database's
+//! `imia_remember_tokens.binding`, the session index columns of `imia_sessions`) at the next [`run`]: it looks each one up in the database's
 //! catalogue and adds what is missing, so it stays safe on every start.
 
 use super::{
@@ -75,27 +75,71 @@ pub fn users_sql(dialect: Dialect, table: &str) -> String {
 /// [`DieselSessionStore`](super::DieselSessionStore) in `dialect`.
 ///
 /// Sessions are stored under the SHA-256 of their key (a leaked table holds no usable session
-/// ids), with their state as JSON and their expiry as Unix seconds.
+/// ids), with their state as JSON and their expiry as Unix seconds. Login sessions also fill the
+/// per-user index columns ([`SessionIndex`](crate::sessions::SessionIndex)): the user's id, the
+/// session's opaque handle, the login time and the last use (Unix milliseconds), the client's
+/// address and user agent.
 pub fn sessions_sql(dialect: Dialect, table: &str) -> String {
+    let (create, user_index) = sessions_sql_parts(dialect, table);
+    match user_index {
+        Some(index) => format!("{create}\n            {index}"),
+        None => create,
+    }
+}
+
+/// The session table's `CREATE TABLE` (with its indexes where the dialect declares them
+/// inline), and apart the `user_id` index where it is a statement of its own: [`run`] creates
+/// that one after adding the index columns to a table an earlier version made.
+fn sessions_sql_parts(dialect: Dialect, table: &str) -> (String, Option<String>) {
     // An index name is never schema-qualified: `app.sessions` gets `app_sessions_expires_at`.
-    let index = format!("{}_expires_at", table.replace('.', "_"));
+    let prefix = table.replace('.', "_");
+    let index_columns = SESSION_INDEX_COLUMNS
+        .iter()
+        .map(|name| format!("{name} {}", session_index_column(dialect, name)))
+        .collect::<Vec<_>>()
+        .join(",\n                ");
     match dialect {
-        Dialect::Sqlite | Dialect::Postgres => format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
+        Dialect::Sqlite | Dialect::Postgres => (
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
                 key_hash CHAR(64) PRIMARY KEY,
                 state TEXT NOT NULL,
-                expires_at BIGINT NOT NULL
+                expires_at BIGINT NOT NULL,
+                {index_columns}
             );
-            CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);"
+            CREATE INDEX IF NOT EXISTS {prefix}_expires_at ON {table} (expires_at);"
+            ),
+            Some(format!(
+                "CREATE INDEX IF NOT EXISTS {prefix}_user_id ON {table} (user_id);"
+            )),
         ),
-        Dialect::Mysql => format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
+        Dialect::Mysql => (
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
                 key_hash CHAR(64) NOT NULL PRIMARY KEY,
                 state MEDIUMTEXT NOT NULL,
                 expires_at BIGINT NOT NULL,
-                INDEX {index} (expires_at)
+                {index_columns},
+                INDEX {prefix}_expires_at (expires_at),
+                INDEX {prefix}_user_id (user_id)
             ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+            ),
+            None,
         ),
+    }
+}
+
+/// The per-user index columns of the session table, in order.
+const SESSION_INDEX_COLUMNS: [&str; 6] = ["user_id", "handle", "created_at", "last_seen_at", "ip", "user_agent"];
+
+/// The definition of the session index column `name` in `dialect`.
+fn session_index_column(dialect: Dialect, name: &str) -> &'static str {
+    match (dialect, name) {
+        (_, "created_at" | "last_seen_at") => "BIGINT NOT NULL DEFAULT 0",
+        (Dialect::Mysql, "user_agent") => "VARCHAR(512) NOT NULL DEFAULT ''",
+        (Dialect::Mysql, "ip") => "VARCHAR(64) NOT NULL DEFAULT ''",
+        (Dialect::Mysql, _) => "VARCHAR(255) NOT NULL DEFAULT ''",
+        _ => "TEXT NOT NULL DEFAULT ''",
     }
 }
 
@@ -223,10 +267,11 @@ async fn migrate_connection<C: Backend>(
             return Err(ProviderError::backend(format!("not a plain SQL table name: {name:?}")));
         }
     }
+    let (create_sessions, sessions_user_index) = sessions_sql_parts(C::DIALECT, sessions);
     let sql = format!(
         "{}\n{}\n{}",
         users_sql(C::DIALECT, users),
-        sessions_sql(C::DIALECT, sessions),
+        create_sessions,
         remember_sql(C::DIALECT, remember)
     );
     diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
@@ -237,17 +282,38 @@ async fn migrate_connection<C: Backend>(
         _ => "TEXT NOT NULL DEFAULT ''",
     };
     add_missing_column(conn, users, "security_stamp", stamp).await?;
-    add_missing_column(conn, remember, "binding", "VARCHAR(64) NOT NULL DEFAULT ''").await
+    add_missing_column(conn, remember, "binding", "VARCHAR(64) NOT NULL DEFAULT ''").await?;
+    // The per-user session index (this version): columns and an index on `user_id`.
+    let mut added_user_id = false;
+    for name in SESSION_INDEX_COLUMNS {
+        let added = add_missing_column(conn, sessions, name, session_index_column(C::DIALECT, name)).await?;
+        added_user_id |= added && name == "user_id";
+    }
+    let user_index = match sessions_user_index {
+        Some(index) => Some(index), // `IF NOT EXISTS`: safe on every start
+        // MySQL declares it in `CREATE TABLE`; an older table gets it with its column.
+        None if added_user_id => Some(format!(
+            "CREATE INDEX {}_user_id ON {sessions} (user_id)",
+            sessions.replace('.', "_")
+        )),
+        None => None,
+    };
+    if let Some(index) = user_index {
+        C::execute(conn, Statement::default().sql(index))
+            .await
+            .map_err(super::connection::query_error)?;
+    }
+    Ok(())
 }
 
-/// Adds `column` to `table` unless the database's catalogue already lists it. `table` is a
-/// checked identifier, optionally qualified by its schema.
+/// Adds `column` to `table` unless the database's catalogue already lists it; whether it added
+/// it. `table` is a checked identifier, optionally qualified by its schema.
 async fn add_missing_column<C: Backend>(
     conn: &mut C,
     table: &str,
     column: &str,
     definition: &str,
-) -> Result<(), ProviderError> {
+) -> Result<bool, ProviderError> {
     let (schema, name) = match table.split_once('.') {
         Some((schema, name)) => (Some(schema), name),
         None => (None, table),
@@ -284,10 +350,10 @@ async fn add_missing_column<C: Backend>(
     };
     let present = C::count(conn, lookup).await.map_err(super::connection::query_error)?;
     if present > 0 {
-        return Ok(());
+        return Ok(false);
     }
     tracing::info!(table, column, "adding a column that this version of imia uses");
     let alter = Statement::default().sql(format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"));
     C::execute(conn, alter).await.map_err(super::connection::query_error)?;
-    Ok(())
+    Ok(true)
 }

@@ -9,7 +9,7 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use super::{LoginError, LoginManager};
 use crate::{
     SecretKey, UserToken, error::AuthError, extract::token_of, password::PasswordHasher, provider::UserProvider,
-    user::UserLike,
+    sessions::SessionInfo, user::UserLike,
 };
 
 /// The app's [`LoginManager`] for users of type `U`, with its provider and hasher types erased:
@@ -150,6 +150,9 @@ trait Manage<U>: 'static {
     fn logout<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>>;
     fn logout_everywhere<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>>;
     fn end_every_session<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<(), LoginError>>;
+    fn sessions<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<Vec<SessionInfo>, LoginError>>;
+    fn end_session<'a>(&'a self, req: &'a HttpRequest, id: &'a str) -> LocalBoxFuture<'a, Result<bool, LoginError>>;
+    fn end_other_sessions<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<u64, LoginError>>;
     fn change_password<'a>(
         &'a self,
         req: &'a HttpRequest,
@@ -192,6 +195,18 @@ where
 
     fn end_every_session<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<(), LoginError>> {
         Box::pin(LoginManager::end_every_session(self, user_id))
+    }
+
+    fn sessions<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<Vec<SessionInfo>, LoginError>> {
+        Box::pin(LoginManager::sessions(self, req))
+    }
+
+    fn end_session<'a>(&'a self, req: &'a HttpRequest, id: &'a str) -> LocalBoxFuture<'a, Result<bool, LoginError>> {
+        Box::pin(LoginManager::end_session(self, req, id))
+    }
+
+    fn end_other_sessions<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<u64, LoginError>> {
+        Box::pin(LoginManager::end_other_sessions(self, req))
     }
 
     fn change_password<'a>(
@@ -401,6 +416,41 @@ impl<U: UserLike> Auth<U> {
         let result = self.logins.inner.logout_everywhere(&self.req).await;
         self.token = UserToken::anonymous();
         result
+    }
+
+    /// The logged-in user's sessions, newest first, this one marked
+    /// [`current`](SessionInfo::current) (while impersonating: the real user's). Needs a
+    /// session index ([`LoginManagerBuilder::sessions`](super::LoginManagerBuilder::sessions)).
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::SessionsUnavailable`] without an index, [`LoginError::Provider`] when it
+    /// fails.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, LoginError> {
+        self.logins.inner.sessions(&self.req).await
+    }
+
+    /// Ends the user's session with handle `id` ([`SessionInfo::id`]): it is anonymous at its
+    /// next request. `false`, ending nothing, for an id of another user's session, an unknown or
+    /// a malformed id.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::SessionsUnavailable`] without an index, [`LoginError::Provider`] when it
+    /// fails.
+    pub async fn end_session(&self, id: &str) -> Result<bool, LoginError> {
+        self.logins.inner.end_session(&self.req, id).await
+    }
+
+    /// "Log out all other devices": ends every other session and remember-me token of the user
+    /// and keeps this one; how many indexed sessions ended. Works without an index too (through
+    /// the security stamp), on every session store.
+    ///
+    /// # Errors
+    ///
+    /// See [`LoginManager::end_other_sessions`].
+    pub async fn end_other_sessions(&self) -> Result<u64, LoginError> {
+        self.logins.inner.end_other_sessions(&self.req).await
     }
 
     /// Changes the logged-in user's password after checking `current`: see

@@ -50,6 +50,10 @@ pub enum LoginError {
     /// so that staff acting as a user cannot change the user's credentials. 403.
     #[error("refused while impersonating")]
     Impersonating,
+    /// The app keeps no session index ([`LoginManagerBuilder::sessions`](super::LoginManagerBuilder::sessions)):
+    /// sessions cannot be listed or ended one by one. 501.
+    #[error("sessions cannot be listed without a session index")]
+    SessionsUnavailable,
     /// Too many password checks are queued. 503.
     #[error("password checks are saturated")]
     Busy,
@@ -64,6 +68,7 @@ impl ResponseError for LoginError {
             Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::InvalidNewPassword => StatusCode::BAD_REQUEST,
             Self::Impersonating => StatusCode::FORBIDDEN,
+            Self::SessionsUnavailable => StatusCode::NOT_IMPLEMENTED,
             Self::Guard(err) => err.as_response_error().status_code(),
             Self::Provider(err) => err.status(),
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,

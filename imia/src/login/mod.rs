@@ -42,7 +42,8 @@ use crate::{
     SecretKey, UserToken,
     password::{PasswordError, PasswordHasher, check_password, spend_one_check},
     provider::UserProvider,
-    session_state::{establish, renew_fingerprint, session_user_id},
+    session_state::{current_handle, establish, renew_fingerprint, session_user_id},
+    sessions::{DynSessionIndex, SessionIndex, SessionInfo, is_handle},
     throttle::DynThrottle,
     user::UserLike,
 };
@@ -94,6 +95,8 @@ struct Inner<P: UserProvider, H> {
     guards: Vec<Box<dyn DynGuard<P::User>>>,
     throttle: Option<Box<dyn DynThrottle>>,
     remember: Option<Box<dyn crate::remember::RevokeTokens>>,
+    sessions: Option<Box<dyn DynSessionIndex>>,
+    max_sessions: Option<usize>,
 }
 
 impl<P: UserProvider, H> Clone for LoginManager<P, H> {
@@ -173,6 +176,25 @@ impl<P: UserProvider, H> LoginManagerBuilder<P, H> {
         self
     }
 
+    /// The server-side session index (the app's session store, when it keeps one: the Diesel
+    /// [`DieselSessionStore`](crate::diesel::DieselSessionStore)): lets [`Auth`] list and end
+    /// the user's sessions, and "log out everywhere" delete them at once. Default: none (ending
+    /// sessions then works through the security stamp alone; listing is unavailable).
+    pub fn sessions(mut self, index: impl SessionIndex) -> Self {
+        self.inner.sessions = Some(Box::new(index));
+        self
+    }
+
+    /// At most `max` sessions per user (needs [`sessions`](Self::sessions)): a new login ends
+    /// the least recently used sessions beyond the limit. Default: no limit.
+    ///
+    /// Counting and ending happen at login, without a lock across servers: two logins at the
+    /// same moment may leave one session more than the limit until the next login.
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.inner.max_sessions = Some(max.max(1));
+        self
+    }
+
     /// Builds the manager.
     pub fn build(self) -> LoginManager<P, H> {
         LoginManager {
@@ -202,6 +224,8 @@ where
                 guards: Vec::new(),
                 throttle: None,
                 remember: None,
+                sessions: None,
+                max_sessions: None,
             },
         }
     }
@@ -273,9 +297,47 @@ where
             }
         }
         let fingerprint = inner.secret.session_fingerprint(&fingerprinted, &user.security_stamp());
+        let user_id = user.id().into_owned();
         let token = establish(req, user, &fingerprint)?;
-        tracing::info!(user.id = ?token.id(), "login");
+        tracing::info!(user.id = %user_id, "login");
+        self.enforce_session_limit(&user_id).await;
         Ok(token)
+    }
+
+    /// With [`max_sessions`](LoginManagerBuilder::max_sessions): ends the least recently used
+    /// sessions of the user so that the one being made fits. A failure is logged; the login
+    /// stands.
+    async fn enforce_session_limit(&self, user_id: &str) {
+        let (Some(index), Some(max)) = (&self.inner.sessions, self.inner.max_sessions) else {
+            return;
+        };
+        let mut sessions = match index.sessions_dyn(user_id).await {
+            Ok(sessions) => sessions,
+            Err(err) => {
+                tracing::error!(user.id = %user_id, error.display = %err, "could not count the user's sessions");
+                return;
+            }
+        };
+        // The new session is not stored yet: keep `max - 1` of the others, the most recently used.
+        if sessions.len() < max {
+            return;
+        }
+        sessions.sort_by(|a, b| {
+            b.last_seen_at
+                .cmp(&a.last_seen_at)
+                .then(b.created_at.cmp(&a.created_at))
+        });
+        for old in sessions.split_off(max - 1) {
+            match index.end_session_dyn(user_id, &old.id).await {
+                Ok(_) => tracing::info!(
+                    user.id = %user_id, session = %old.id, ended_by = "session limit",
+                    "session ended"
+                ),
+                Err(err) => {
+                    tracing::error!(user.id = %user_id, error.display = %err, "could not end a session over the limit")
+                }
+            }
+        }
     }
 
     /// Hashes `password` and stores it for `user`; `None` when the provider cannot store.
@@ -491,11 +553,7 @@ where
     /// stay logged in until they expire), [`LoginError::Provider`] when a store fails. This
     /// request is logged out in every case.
     pub async fn logout_everywhere(&self, req: &HttpRequest) -> Result<(), LoginError> {
-        let user_id = req
-            .extensions()
-            .get::<UserToken>()
-            .and_then(|token| token.real().id().map(|id| id.into_owned()))
-            .or_else(|| session_user_id(req));
+        let user_id = real_user_id(req);
         let mut result = Ok(());
         if let Some(user_id) = &user_id {
             result = self.end_every_session(user_id).await;
@@ -521,6 +579,10 @@ where
             Some(remember) => remember.revoke_user(user_id).await.map(drop),
             None => Ok(()),
         };
+        let deleted = match &self.inner.sessions {
+            Some(index) => index.end_sessions_dyn(user_id, None).await.map(drop),
+            None => Ok(()),
+        };
         match rotated? {
             true => {}
             false => {
@@ -535,7 +597,104 @@ where
             }
         }
         revoked?;
+        deleted?;
         tracing::info!(user.id = %user_id, "every session of the user ended");
         Ok(())
     }
+
+    /// The sessions of the request's real user, newest first, the request's own marked
+    /// [`current`](SessionInfo::current); empty for an anonymous request.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::SessionsUnavailable`] without a [`sessions`](LoginManagerBuilder::sessions)
+    /// index, [`LoginError::Provider`] when it fails.
+    pub async fn sessions(&self, req: &HttpRequest) -> Result<Vec<SessionInfo>, LoginError> {
+        let index = self.index()?;
+        let Some(user_id) = real_user_id(req) else {
+            return Ok(Vec::new());
+        };
+        let current = current_handle(req);
+        let mut sessions = index.sessions_dyn(&user_id).await?;
+        for session in &mut sessions {
+            session.current = current.as_deref() == Some(session.id.as_str());
+        }
+        Ok(sessions)
+    }
+
+    /// Ends the request's real user's session with handle `id`: it is anonymous at its next
+    /// request (the current one too, when `id` is its own). Whether there was such a session of
+    /// the user: an id of another user's session, an unknown or a malformed id ends nothing and
+    /// is `false`.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::SessionsUnavailable`] without an index, [`LoginError::Provider`] when it
+    /// fails.
+    pub async fn end_session(&self, req: &HttpRequest, id: &str) -> Result<bool, LoginError> {
+        let index = self.index()?;
+        let Some(user_id) = real_user_id(req) else {
+            return Ok(false);
+        };
+        if !is_handle(id) {
+            return Ok(false);
+        }
+        let ended = index.end_session_dyn(&user_id, id).await?;
+        if ended {
+            tracing::info!(user.id = %user_id, session = %id, ended_by = %user_id, "session ended");
+        }
+        Ok(ended)
+    }
+
+    /// Ends every other session of the request's real user and keeps this one: rotates their
+    /// security stamp (which ends every session, whatever the store, the cookie store
+    /// included), renews this session's fingerprint, revokes the remember-me tokens of the
+    /// other devices, and deletes the other sessions from the index when there is one.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Internal`] when the provider keeps no security stamps and there is no
+    /// index (nothing could end the other sessions), [`LoginError::InvalidCredentials`] for an
+    /// anonymous request, [`LoginError::Provider`] when a store fails.
+    pub async fn end_other_sessions(&self, req: &HttpRequest) -> Result<u64, LoginError> {
+        let Some(user_id) = real_user_id(req) else {
+            return Err(LoginError::InvalidCredentials);
+        };
+        let rotated = self.inner.provider.rotate_security_stamp(&user_id).await?;
+        if rotated {
+            // This session stays: a new fingerprint under the new stamp; the other devices'
+            // remember-me tokens are revoked, this device's re-issued.
+            self.update_session_auth_hash(req, &user_id).await?;
+        } else if let Some(remember) = &self.inner.remember {
+            remember.password_changed(req, &user_id).await?;
+        }
+        let ended = match &self.inner.sessions {
+            Some(index) => index.end_sessions_dyn(&user_id, current_handle(req).as_deref()).await?,
+            None if rotated => 0,
+            None => {
+                tracing::error!(
+                    user.id = %user_id,
+                    "could not end the other sessions: no session index and no security stamp"
+                );
+                return Err(LoginError::Internal(
+                    "the user provider keeps no security stamps and there is no session index".into(),
+                ));
+            }
+        };
+        tracing::info!(user.id = %user_id, ended, ended_by = %user_id, "other sessions ended");
+        Ok(ended)
+    }
+
+    fn index(&self) -> Result<&dyn DynSessionIndex, LoginError> {
+        self.inner.sessions.as_deref().ok_or(LoginError::SessionsUnavailable)
+    }
+}
+
+/// The id of the real user of `req` (the impersonator while impersonating), as the
+/// `Authentication` middleware found it: `None` when anonymous or without the middleware (an
+/// unchecked session must not act for a user).
+fn real_user_id(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<UserToken>()
+        .and_then(|token| token.real().id().map(|id| id.into_owned()))
 }

@@ -24,6 +24,7 @@ use diesel_async::{AsyncConnectionCore, methods::LoadQuery};
 use imia::{
     diesel::{Backend, DieselSessionStore, PoolOptions, migrations},
     provider::hash_token,
+    sessions::SessionIndex as _,
 };
 
 type Db<C> = <C as AsyncConnectionCore>::Backend;
@@ -69,6 +70,33 @@ fn logged_out() -> HashMap<String, String> {
     s
 }
 
+/// The raw state of a login session of `user` as imia writes it (values are JSON).
+fn session_of(
+    user: &str,
+    handle: &str,
+    created: i64,
+    seen: Option<i64>,
+    ip: &str,
+    ua: &str,
+) -> HashMap<String, String> {
+    let mut meta = serde_json::json!({"handle": handle, "created_at": created});
+    if !ip.is_empty() {
+        meta["ip"] = ip.into();
+    }
+    if !ua.is_empty() {
+        meta["user_agent"] = ua.into();
+    }
+    let mut state = state(&[
+        ("_auth_user_id", &serde_json::to_string(user).unwrap()),
+        ("_auth_user_hash", "\"3q2+7w==\""),
+        ("_auth_session", &meta.to_string()),
+    ]);
+    if let Some(seen) = seen {
+        state.insert("_auth_seen".into(), seen.to_string());
+    }
+    state
+}
+
 fn key(s: &str) -> SessionKey {
     SessionKey::try_from(s.to_owned()).unwrap()
 }
@@ -86,7 +114,7 @@ where
     C: Backend,
     Db<C>: HasSqlType<Text> + HasSqlType<BigInt>,
     String: ToSql<Text, Db<C>> + FromSql<Text, Db<C>>,
-    i64: ToSql<BigInt, Db<C>>,
+    i64: ToSql<BigInt, Db<C>> + FromSql<BigInt, Db<C>>,
     for<'a> SqlQuery: LoadQuery<'a, C, Row>,
 {
     async fn new(pool: C::Pool) -> Self {
@@ -377,6 +405,158 @@ where
         assert!(format!("{store:?}").contains("app_sessions"));
     }
 
+    async fn the_index_lists_a_users_login_sessions_newest_first(&self) {
+        let (now, ms) = (now(), 1000); // kept in milliseconds, listed in seconds
+        let older = self
+            .store
+            .save(
+                session_of("ann", "h-older", (now - 100) * ms, None, "10.0.0.1", "Firefox"),
+                &MINUTE,
+            )
+            .await
+            .unwrap();
+        self.store
+            .save(
+                session_of("ann", "h-newer", (now - 10) * ms, Some((now - 5) * ms), "10.0.0.2", ""),
+                &MINUTE,
+            )
+            .await
+            .unwrap();
+        self.store
+            .save(session_of("bob", "h-bob", now, None, "10.0.0.3", "curl"), &MINUTE)
+            .await
+            .unwrap();
+        self.store.save(logged_out(), &MINUTE).await.unwrap(); // no login: not indexed
+        let expired = generate_session_key();
+        self.insert_raw(&expired, "{}", now - 1).await;
+
+        let ann = self.store.sessions("ann").await.unwrap();
+        let ids: Vec<&str> = ann.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["h-newer", "h-older"], "newest first, only ann's");
+        assert_eq!((ann[0].created_at, ann[0].last_seen_at), (now - 10, now - 5));
+        assert_eq!(ann[0].ip.as_deref(), Some("10.0.0.2"));
+        assert_eq!(ann[0].user_agent, None, "an empty user agent is none");
+        assert_eq!(ann[1].last_seen_at, now - 100, "never seen since: the login time");
+        assert_eq!(ann[1].user_agent.as_deref(), Some("Firefox"));
+        assert!(
+            ann.iter().all(|s| !s.current),
+            "the store does not know the current request"
+        );
+        assert_eq!(self.store.sessions("bob").await.unwrap().len(), 1);
+        assert!(self.store.sessions("nobody").await.unwrap().is_empty());
+        assert!(
+            self.store.sessions("").await.unwrap().is_empty(),
+            "anonymous sessions are not indexed"
+        );
+
+        // An update moves "last seen"; a logout of the session removes it from the list.
+        let mut seen = session_of(
+            "ann",
+            "h-older",
+            (now - 100) * ms,
+            Some((now - 1) * ms),
+            "10.0.0.1",
+            "Firefox",
+        );
+        seen.insert("cart".into(), "\"tea\"".into());
+        let older = self.store.update(older, seen, &MINUTE).await.unwrap();
+        let ann = self.store.sessions("ann").await.unwrap();
+        assert_eq!(ann.iter().find(|s| s.id == "h-older").unwrap().last_seen_at, now - 1);
+        self.store.delete(&older).await.unwrap();
+        assert_eq!(self.store.sessions("ann").await.unwrap().len(), 1);
+        // The key never appears in what the index gives out.
+        assert!(!format!("{:?}", self.store.sessions("ann").await.unwrap()).contains(older.as_ref()));
+    }
+
+    async fn the_index_ends_only_the_users_own_sessions(&self) {
+        let now = now();
+        let ann1 = self
+            .store
+            .save(session_of("ann", "h-ann1", now, None, "", ""), &MINUTE)
+            .await
+            .unwrap();
+        let ann2 = self
+            .store
+            .save(session_of("ann", "h-ann2", now, None, "", ""), &MINUTE)
+            .await
+            .unwrap();
+        let ann3 = self
+            .store
+            .save(session_of("ann", "h-ann3", now, None, "", ""), &MINUTE)
+            .await
+            .unwrap();
+        let bob = self
+            .store
+            .save(session_of("bob", "h-bob", now, None, "", ""), &MINUTE)
+            .await
+            .unwrap();
+
+        assert!(
+            !self.store.end_session("bob", "h-ann1").await.unwrap(),
+            "another user's session"
+        );
+        assert!(!self.store.end_session("ann", "h-unknown").await.unwrap());
+        for malformed in ["", "h ann1", "' OR '1'='1", &"a".repeat(65)] {
+            assert!(
+                !self.store.end_session("ann", malformed).await.unwrap(),
+                "{malformed:?}"
+            );
+        }
+        assert!(!self.store.end_session("", "h-ann1").await.unwrap());
+        assert!(self.store.load(&ann1).await.unwrap().is_some(), "nothing ended so far");
+
+        assert!(self.store.end_session("ann", "h-ann1").await.unwrap());
+        assert_eq!(self.store.load(&ann1).await.unwrap(), None, "the session is gone");
+        assert!(!self.store.end_session("ann", "h-ann1").await.unwrap(), "once");
+
+        assert_eq!(self.store.end_sessions("ann", Some("h-ann2")).await.unwrap(), 1);
+        assert!(self.store.load(&ann2).await.unwrap().is_some(), "the kept one");
+        assert_eq!(self.store.load(&ann3).await.unwrap(), None);
+        assert_eq!(self.store.end_sessions("ann", None).await.unwrap(), 1);
+        assert_eq!(self.store.load(&ann2).await.unwrap(), None);
+        assert!(
+            self.store.load(&bob).await.unwrap().is_some(),
+            "bob's sessions are untouched"
+        );
+        assert_eq!(self.store.end_sessions("", None).await.unwrap(), 0);
+        assert!(self.store.load(&bob).await.unwrap().is_some());
+    }
+
+    async fn old_session_tables_gain_the_index(&self) {
+        // A table as an earlier version made it: no index columns.
+        self.exec(
+            "CREATE TABLE old_sessions (key_hash CHAR(64) NOT NULL PRIMARY KEY, state TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+        )
+        .await;
+        let old = generate_session_key();
+        let hash = hash_token(old.as_ref());
+        self.exec(&format!(
+            "INSERT INTO old_sessions (key_hash, state, expires_at) VALUES ('{hash}', '{{}}', {})",
+            now() + 60
+        ))
+        .await;
+        let mut conn = C::checkout(&self.pool).await.unwrap();
+        migrations::run_named(&mut *conn, "users", "old_sessions", "imia_remember_tokens")
+            .await
+            .unwrap();
+        migrations::run_named(&mut *conn, "users", "old_sessions", "imia_remember_tokens")
+            .await
+            .expect("safe to run again");
+        drop(conn);
+        let store = DieselSessionStore::<C>::builder(self.pool.clone())
+            .table("old_sessions")
+            .build()
+            .unwrap();
+        assert_eq!(store.load(&old).await.unwrap(), Some(HashMap::new()), "old rows load");
+        store
+            .save(session_of("ann", "h-new", now(), None, "", ""), &MINUTE)
+            .await
+            .unwrap();
+        let ann = store.sessions("ann").await.unwrap();
+        assert_eq!(ann.len(), 1);
+        assert_eq!(ann[0].id, "h-new");
+    }
+
     async fn a_slow_database_times_out(&self) {
         // Hold every connection of the pool (8 by default): the store's checkout then waits
         // for the pool's 5-second timeout, and the store gives up at its own, shorter one.
@@ -451,6 +631,9 @@ macro_rules! acceptance_suite {
                 a_corrupt_state_is_a_deserialization_error,
                 a_custom_table_is_used,
                 a_slow_database_times_out,
+                the_index_lists_a_users_login_sessions_newest_first,
+                the_index_ends_only_the_users_own_sessions,
+                old_session_tables_gain_the_index,
             );
         }
     };

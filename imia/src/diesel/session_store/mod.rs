@@ -25,9 +25,16 @@ mod json;
 mod sql;
 
 pub use self::builder::DieselSessionStoreBuilder;
-use self::sql::{Bind, StateRow, Statements};
+use self::sql::{Bind, IndexRow, StateRow, Statements};
 use super::connection::{Backend, query_error};
-use crate::{crypto::unix_now, deadline, error::ProviderError, provider::hash_token};
+use crate::{
+    crypto::unix_now,
+    deadline,
+    error::ProviderError,
+    provider::hash_token,
+    session_state::index_entry,
+    sessions::{SessionIndex, SessionInfo, is_handle},
+};
 
 type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 
@@ -219,14 +226,32 @@ where
         result
     }
 
+    /// An index operation under the timeout: a late one is [`ProviderError::Unavailable`].
+    async fn index_op<T>(
+        &self,
+        op: &'static str,
+        work: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let result = deadline::within(self.config.timeout, work, |elapsed| {
+            ProviderError::Unavailable(Box::new(elapsed))
+        })
+        .await;
+        if let Err(err) = &result {
+            tracing::error!(table = %self.config.table, op, error.display = %err, "session index failure");
+        }
+        result
+    }
+
     /// Inserts a new session and returns its key.
     async fn insert(&self, state: &HashMap<String, String>, ttl: &Ttl) -> anyhow::Result<SessionKey> {
         let key = generate_session_key();
         let (hash, body, expires) = (hash_token(key.as_ref()), json::encode(state), expiry(ttl));
+        let mut binds = vec![Bind::Text(hash), Bind::Text(body), Bind::Int(expires)];
+        binds.extend(index_binds(state));
         self.within("save a session", async {
             let mut conn = C::checkout(&self.pool).await?;
             (self.config.sql.insert)
-                .with(vec![Bind::Text(hash), Bind::Text(body), Bind::Int(expires)])
+                .with(binds)
                 .execute(&mut *conn)
                 .await
                 .map_err(query_error)
@@ -301,16 +326,14 @@ where
             expiry(ttl),
             unix_now(),
         );
+        let mut binds = vec![Bind::Text(body), Bind::Int(expires)];
+        binds.extend(index_binds(&session_state));
+        binds.extend([Bind::Text(hash), Bind::Int(now)]);
         let updated = self
             .within("update a session", async {
                 let mut conn = C::checkout(&self.pool).await?;
                 (self.config.sql.update)
-                    .with(vec![
-                        Bind::Text(body),
-                        Bind::Int(expires),
-                        Bind::Text(hash),
-                        Bind::Int(now),
-                    ])
+                    .with(binds)
                     .execute(&mut *conn)
                     .await
                     .map_err(query_error)
@@ -363,6 +386,99 @@ where
         })
         .await
         .map(drop)
+    }
+}
+
+/// The per-user index columns of a session state: the login's user id, handle, login time, last
+/// use, address and user agent; empty for a session without a login.
+fn index_binds(state: &HashMap<String, String>) -> [Bind; 6] {
+    match index_entry(state) {
+        Some(entry) => [
+            Bind::Text(entry.user_id),
+            Bind::Text(entry.meta.handle),
+            Bind::Int(entry.meta.created_at),
+            Bind::Int(entry.last_seen_at),
+            Bind::Text(entry.meta.ip.unwrap_or_default()),
+            Bind::Text(entry.meta.user_agent.unwrap_or_default()),
+        ],
+        None => [
+            Bind::Text(String::new()),
+            Bind::Text(String::new()),
+            Bind::Int(0),
+            Bind::Int(0),
+            Bind::Text(String::new()),
+            Bind::Text(String::new()),
+        ],
+    }
+}
+
+/// The per-user index lives in the session table: the login columns of each row.
+impl<C> SessionIndex for DieselSessionStore<C>
+where
+    C: Backend,
+    Db<C>: HasSqlType<Text> + HasSqlType<BigInt>,
+    String: ToSql<Text, Db<C>> + FromSql<Text, Db<C>>,
+    i64: ToSql<BigInt, Db<C>> + FromSql<BigInt, Db<C>>,
+{
+    async fn sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, ProviderError> {
+        let binds = vec![Bind::Text(user_id.to_owned()), Bind::Int(unix_now())];
+        let rows = self
+            .index_op("list sessions", async {
+                let mut conn = C::checkout(&self.pool).await?;
+                (self.config.sql.list)
+                    .with(binds)
+                    .load::<IndexRow>(&mut *conn)
+                    .await
+                    .map_err(query_error)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                SessionInfo::new(row.handle, row.created_at / 1000, row.last_seen_at / 1000)
+                    .ip(Some(row.ip))
+                    .user_agent(Some(row.user_agent))
+            })
+            .collect())
+    }
+
+    async fn end_session(&self, user_id: &str, id: &str) -> Result<bool, ProviderError> {
+        if !is_handle(id) || user_id.is_empty() {
+            return Ok(false);
+        }
+        let binds = vec![Bind::Text(user_id.to_owned()), Bind::Text(id.to_owned())];
+        let deleted = self
+            .index_op("end a session", async {
+                let mut conn = C::checkout(&self.pool).await?;
+                (self.config.sql.end_one)
+                    .with(binds)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_error)
+            })
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn end_sessions(&self, user_id: &str, except: Option<&str>) -> Result<u64, ProviderError> {
+        if user_id.is_empty() {
+            return Ok(0);
+        }
+        let binds = vec![
+            Bind::Text(user_id.to_owned()),
+            Bind::Text(except.unwrap_or_default().to_owned()),
+        ];
+        let deleted = self
+            .index_op("end sessions", async {
+                let mut conn = C::checkout(&self.pool).await?;
+                (self.config.sql.end_others)
+                    .with(binds)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_error)
+            })
+            .await?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
     }
 }
 

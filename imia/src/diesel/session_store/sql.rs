@@ -1,6 +1,9 @@
 //! The session table's statements in each dialect, written once when the store is built.
 
-use ::diesel::{QueryableByName, sql_types::Text};
+use ::diesel::{
+    QueryableByName,
+    sql_types::{BigInt, Text},
+};
 
 use crate::diesel::{connection::Dialect, statement::Statement};
 
@@ -14,7 +17,16 @@ pub(super) struct Statements {
     pub(super) touch: Template,
     pub(super) delete: Template,
     pub(super) purge: Template,
+    /// The live login sessions of a user, newest first.
+    pub(super) list: Template,
+    /// Deletes one session of a user by its handle.
+    pub(super) end_one: Template,
+    /// Deletes every session of a user but one handle.
+    pub(super) end_others: Template,
 }
+
+/// The columns of the per-user index, in the order their values are bound.
+const INDEX_COLUMNS: &str = "user_id, handle, created_at, last_seen_at, ip, user_agent";
 
 impl Statements {
     pub(super) fn new(dialect: Dialect, table: &str) -> Self {
@@ -31,16 +43,27 @@ impl Statements {
                 "SELECT state FROM {table} WHERE key_hash = {key} AND expires_at > $"
             )),
             insert: t(format!(
-                "INSERT INTO {table} (key_hash, state, expires_at) VALUES ($, $, $)"
+                "INSERT INTO {table} (key_hash, state, expires_at, {INDEX_COLUMNS}) VALUES ($, $, $, $, $, $, $, $, $)"
             )),
             update: t(format!(
-                "UPDATE {table} SET state = $, expires_at = $ WHERE key_hash = {key} AND expires_at > $"
+                "UPDATE {table} SET state = $, expires_at = $, user_id = $, handle = $, created_at = $, \
+                 last_seen_at = $, ip = $, user_agent = $ WHERE key_hash = {key} AND expires_at > $"
             )),
             touch: t(format!(
                 "UPDATE {table} SET expires_at = $ WHERE key_hash = {key} AND expires_at > $"
             )),
             delete: t(format!("DELETE FROM {table} WHERE key_hash = {key}")),
             purge: t(format!("DELETE FROM {table} WHERE expires_at <= $")),
+            list: t(format!(
+                "SELECT handle, created_at, last_seen_at, ip, user_agent FROM {table} \
+                 WHERE user_id = $ AND handle <> '' AND expires_at > $ ORDER BY created_at DESC, handle"
+            )),
+            end_one: t(format!(
+                "DELETE FROM {table} WHERE user_id = $ AND handle = $ AND handle <> ''"
+            )),
+            end_others: t(format!(
+                "DELETE FROM {table} WHERE user_id = $ AND handle <> '' AND handle <> $"
+            )),
         }
     }
 }
@@ -81,6 +104,21 @@ pub(super) enum Bind {
     Int(i64),
 }
 
+/// One row of the per-user index.
+#[derive(QueryableByName)]
+pub(super) struct IndexRow {
+    #[diesel(sql_type = Text)]
+    pub(super) handle: String,
+    #[diesel(sql_type = BigInt)]
+    pub(super) created_at: i64,
+    #[diesel(sql_type = BigInt)]
+    pub(super) last_seen_at: i64,
+    #[diesel(sql_type = Text)]
+    pub(super) ip: String,
+    #[diesel(sql_type = Text)]
+    pub(super) user_agent: String,
+}
+
 #[derive(QueryableByName)]
 pub(super) struct StateRow {
     #[diesel(sql_type = Text)]
@@ -96,7 +134,12 @@ mod tests {
         let pg = Statements::new(Dialect::Postgres, "s");
         assert_eq!(
             pg.update.render(Dialect::Postgres),
-            "UPDATE s SET state = $1, expires_at = $2 WHERE key_hash = CAST($3 AS bpchar) AND expires_at > $4"
+            "UPDATE s SET state = $1, expires_at = $2, user_id = $3, handle = $4, created_at = $5, \
+             last_seen_at = $6, ip = $7, user_agent = $8 WHERE key_hash = CAST($9 AS bpchar) AND expires_at > $10"
+        );
+        assert_eq!(
+            pg.end_others.render(Dialect::Postgres),
+            "DELETE FROM s WHERE user_id = $1 AND handle <> '' AND handle <> $2"
         );
         assert_eq!(
             pg.purge.render(Dialect::Postgres),
@@ -109,7 +152,8 @@ mod tests {
         );
         assert_eq!(
             mysql.insert.render(Dialect::Mysql),
-            "INSERT INTO app.s (key_hash, state, expires_at) VALUES (?, ?, ?)"
+            "INSERT INTO app.s (key_hash, state, expires_at, user_id, handle, created_at, last_seen_at, ip, user_agent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         let sqlite = Statements::new(Dialect::Sqlite, "s");
         assert_eq!(
@@ -127,6 +171,9 @@ mod tests {
             &sqlite.touch,
             &sqlite.delete,
             &sqlite.purge,
+            &sqlite.list,
+            &sqlite.end_one,
+            &sqlite.end_others,
         ] {
             assert!(template.0.len() >= 2);
         }
