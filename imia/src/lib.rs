@@ -70,7 +70,7 @@
 //! # Guide
 //!
 #![doc = concat!("The guide is in the repository's `docs/` directory, starting at [`docs/README.md`](", env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/README.md):")]
-//! fifteen chapters from a quick start to deployment on several servers, the security model,
+//! sixteen chapters from a quick start to deployment on several servers, the security model,
 //! migrating from the Python library and testing. Its code blocks run as doctests of this crate.
 //!
 //! # Feature flags
@@ -183,6 +183,9 @@ mod guide {
     mod login {}
     #[doc = include_str!("../../docs/remember-me.md")]
     mod remember_me {}
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../docs/sessions.md")]
+    mod sessions {}
     #[doc = include_str!("../../docs/impersonation.md")]
     mod impersonation {}
     #[cfg(feature = "postgres")]
@@ -230,6 +233,6 @@ mod guide_tests {
                 );
             }
         }
-        assert_eq!(chapters, 15, "the crate docs and docs/README.md count fifteen chapters");
+        assert_eq!(chapters, 16, "the crate docs and docs/README.md count sixteen chapters");
     }
 }
