@@ -11,17 +11,41 @@
 //! for it (against a dummy hash), so neither the answer nor its timing tells that the lock is
 //! what refused it.
 //!
-//! [`InMemoryThrottle`] applies a [`ThrottlePolicy`]: at most `max` failed checks per username
-//! (case-insensitive) and/or per client address within a sliding window; a success clears the
-//! username's failures.
+//! # Which throttle
+//!
+//! | throttle | counts | feature |
+//! |---|---|---|
+//! | [`InMemoryThrottle`] | in this process: behind several servers each keeps its own counts | always |
+//! | [`RedisThrottle`] | in Redis, shared by every server | `redis` |
+//!
+//! Both take the same [`ThrottlePolicy`] and apply it the same way:
+//!
+//! - **What counts**: a failed password check (wrong password, unknown or inactive user, no
+//!   usable password). A refused (locked) attempt is not counted, so it does not extend the lock;
+//!   neither is an attempt that ended in an error (the user store or the hasher failed).
+//! - **The window slides**: an attempt is allowed while fewer than `max` failures happened in
+//!   the last `window`. A lock therefore ends when the oldest of the last `max` failures is
+//!   `window` old; one more failure then locks again until the next oldest is.
+//! - **A success** clears the username's failures, never the address's.
+//! - Usernames are compared case-insensitively.
+//!
+//! The shared throttles also count attempts *in flight*: [`allow`](LoginThrottle::allow) takes a
+//! place in the limit at once (in one atomic step with the check), which the attempt's
+//! [`failed`](LoginThrottle::failed) turns into a failure and its
+//! [`succeeded`](LoginThrottle::succeeded) gives back. So any number of parallel attempts, on
+//! any number of servers, gets at most `max` through a window. A place whose attempt never
+//! reports back (the user store failed, the client went away) is given back after
+//! [`in_flight`](ThrottlePolicy::in_flight) (30 seconds by default). [`InMemoryThrottle`]
+//! counts failures only: attempts running at the same time can each pass its check before
+//! the others have failed.
 //!
 //! # When the store fails
 //!
-//! Every method returns a `Result`. A throttle whose store cannot answer returns a
-//! [`ProviderError`] ([`ProviderError::Unavailable`] when unreachable): the login then answers
-//! 503 ([`LoginError::Provider`](crate::login::LoginError::Provider)), HTTP Basic 503 too,
-//! whatever the password was. The lock is never silently opened, and a store failure never
-//! looks like a wrong password.
+//! Every method returns a `Result`. A shared throttle whose store cannot answer (unreachable,
+//! slower than its timeout) returns [`ProviderError::Unavailable`]: the login then answers 503
+//! ([`LoginError::Provider`](crate::login::LoginError::Provider)), HTTP Basic 503 too, whatever
+//! the password was. The lock is never silently opened, and a store failure never looks like
+//! a wrong password.
 //!
 //! # Examples
 //!
@@ -57,8 +81,14 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::ProviderError;
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub(crate) mod shared;
 
 pub use self::memory::{DEFAULT_THROTTLE_CAPACITY, InMemoryThrottle};
+#[cfg(feature = "redis")]
+pub use self::redis::RedisThrottle;
 
 /// Who is trying to log in, for throttling: what a [`LoginThrottle`] is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +101,8 @@ pub struct Attempt<'a> {
 
 /// Limits password checks. A locked attempt fails exactly like a wrong password.
 ///
-/// [`InMemoryThrottle`] counts in process memory; implement this trait over a shared store
-/// (Redis, the database) when several servers must share the counts. `Arc<T>` is a throttle
-/// too, so one throttle can serve the login form and HTTP Basic.
+/// [`InMemoryThrottle`] counts in process memory; [`RedisThrottle`] counts in a store that
+/// several servers share. `Arc<T>` is a throttle too, so one throttle can serve the login form and HTTP Basic.
 ///
 /// # Errors
 ///
@@ -155,9 +184,14 @@ impl<T: LoginThrottle> DynThrottle for T {
     }
 }
 
-/// The limits of a login throttle, taken by every throttle so that one configuration means the
-/// same everywhere: at most `max` failures per username (case-insensitive) and/or per client
-/// address within a sliding window. A policy without limits allows everything.
+/// How long an attempt that a shared throttle allowed holds its place unless configured: 30
+/// seconds.
+pub const DEFAULT_IN_FLIGHT: Duration = Duration::from_secs(30);
+
+/// The limits of a login throttle, the same for [`InMemoryThrottle`] and [`RedisThrottle`]: at
+/// most `max` failures per username
+/// (case-insensitive) and/or per client address within a sliding window. See [the
+/// module](self) for exactly what counts. A policy without limits allows everything.
 ///
 /// # Examples
 ///
@@ -173,10 +207,21 @@ impl<T: LoginThrottle> DynThrottle for T {
 /// let throttle = InMemoryThrottle::with_policy(policy);
 /// assert_eq!(throttle.policy(), &policy);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
     username: Option<(usize, Duration)>,
     address: Option<(usize, Duration)>,
+    in_flight: Duration,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            username: None,
+            address: None,
+            in_flight: DEFAULT_IN_FLIGHT,
+        }
+    }
 }
 
 impl ThrottlePolicy {
@@ -199,6 +244,17 @@ impl ThrottlePolicy {
         self
     }
 
+    /// How long an attempt that a shared throttle allowed holds its place in the limits while
+    /// it has neither failed nor succeeded (default [`DEFAULT_IN_FLIGHT`]). Longer than a
+    /// login can take (the user store's timeout plus a password hash); an attempt that ends in
+    /// an error gives its place back only then. [`InMemoryThrottle`] does not count attempts in
+    /// flight.
+    #[must_use]
+    pub fn in_flight(mut self, timeout: Duration) -> Self {
+        self.in_flight = timeout;
+        self
+    }
+
     /// The per-username limit: `(max, window)`.
     pub fn username_limit(&self) -> Option<(usize, Duration)> {
         self.username
@@ -207,5 +263,10 @@ impl ThrottlePolicy {
     /// The per-address limit: `(max, window)`.
     pub fn address_limit(&self) -> Option<(usize, Duration)> {
         self.address
+    }
+
+    /// How long an allowed attempt holds its place in a shared throttle.
+    pub fn in_flight_timeout(&self) -> Duration {
+        self.in_flight
     }
 }
