@@ -17,8 +17,9 @@
 //! |---|---|---|
 //! | [`InMemoryThrottle`] | in this process: behind several servers each keeps its own counts | always |
 //! | [`RedisThrottle`] | in Redis, shared by every server | `redis` |
+//! | [`DieselThrottle`](crate::diesel::DieselThrottle) | in a database table (SQLite, PostgreSQL, MySQL/MariaDB), shared by every server | `diesel` and a backend |
 //!
-//! Both take the same [`ThrottlePolicy`] and apply it the same way:
+//! All three take the same [`ThrottlePolicy`] and apply it the same way:
 //!
 //! - **What counts**: a failed password check (wrong password, unknown or inactive user, no
 //!   usable password). A refused (locked) attempt is not counted, so it does not extend the lock;
@@ -83,7 +84,7 @@ use crate::error::ProviderError;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "diesel"))]
 pub(crate) mod shared;
 
 pub use self::memory::{DEFAULT_THROTTLE_CAPACITY, InMemoryThrottle};
@@ -101,8 +102,9 @@ pub struct Attempt<'a> {
 
 /// Limits password checks. A locked attempt fails exactly like a wrong password.
 ///
-/// [`InMemoryThrottle`] counts in process memory; [`RedisThrottle`] counts in a store that
-/// several servers share. `Arc<T>` is a throttle too, so one throttle can serve the login form and HTTP Basic.
+/// [`InMemoryThrottle`] counts in process memory; [`RedisThrottle`] and
+/// [`DieselThrottle`](crate::diesel::DieselThrottle) count in a store that several servers
+/// share. `Arc<T>` is a throttle too, so one throttle can serve the login form and HTTP Basic.
 ///
 /// # Errors
 ///
@@ -188,8 +190,8 @@ impl<T: LoginThrottle> DynThrottle for T {
 /// seconds.
 pub const DEFAULT_IN_FLIGHT: Duration = Duration::from_secs(30);
 
-/// The limits of a login throttle, the same for [`InMemoryThrottle`] and [`RedisThrottle`]: at
-/// most `max` failures per username
+/// The limits of a login throttle, the same for [`InMemoryThrottle`], [`RedisThrottle`] and
+/// [`DieselThrottle`](crate::diesel::DieselThrottle): at most `max` failures per username
 /// (case-insensitive) and/or per client address within a sliding window. See [the
 /// module](self) for exactly what counts. A policy without limits allows everything.
 ///
