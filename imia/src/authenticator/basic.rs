@@ -351,6 +351,11 @@ where
             (Some(cache), Some(u)) => {
                 let tag = cache.tag(username, password, u.hashed_password());
                 if cache.contains(&tag) {
+                    // A success like any other: a shared throttle gives back the place
+                    // `allow` took.
+                    if let Some(throttle) = &self.throttle {
+                        throttle.succeeded_dyn(attempt).await?;
+                    }
                     return Ok(super::accept(user, "unknown user"));
                 }
                 Some(tag)

@@ -424,6 +424,9 @@ where
             }
             return Err(LoginError::InvalidCredentials);
         }
+        if let Some(throttle) = &inner.throttle {
+            throttle.succeeded_dyn(attempt).await?;
+        }
         if new.is_empty() {
             return Err(LoginError::InvalidNewPassword);
         }
