@@ -99,7 +99,7 @@ pub mod authenticator;
 mod cookies;
 mod crypto;
 pub mod csrf;
-#[cfg(any(feature = "session", feature = "diesel"))]
+#[cfg(any(feature = "session", feature = "diesel", feature = "redis"))]
 mod deadline;
 #[cfg(feature = "diesel")]
 pub mod diesel;

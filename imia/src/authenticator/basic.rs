@@ -336,7 +336,7 @@ where
             addr: req.peer_addr().map(|a| a.ip()),
         };
         if let Some(throttle) = &self.throttle
-            && !throttle.allow_dyn(attempt).await
+            && !throttle.allow_dyn(attempt).await?
         {
             // Locked: answered like a wrong password, after the same work.
             spend_one_check(&self.verifier, password).await.map_err(hasher_error)?;
@@ -351,6 +351,11 @@ where
             (Some(cache), Some(u)) => {
                 let tag = cache.tag(username, password, u.hashed_password());
                 if cache.contains(&tag) {
+                    // A success like any other: a shared throttle gives back the place
+                    // `allow` took.
+                    if let Some(throttle) = &self.throttle {
+                        throttle.succeeded_dyn(attempt).await?;
+                    }
                     return Ok(super::accept(user, "unknown user"));
                 }
                 Some(tag)
@@ -362,9 +367,9 @@ where
             .map_err(hasher_error)?;
         if let Some(throttle) = &self.throttle {
             if matched {
-                throttle.succeeded_dyn(attempt).await;
+                throttle.succeeded_dyn(attempt).await?;
             } else {
-                throttle.failed_dyn(attempt).await;
+                throttle.failed_dyn(attempt).await?;
             }
         }
         if let (Some(cache), Some(tag), true) = (&self.cache, tag, matched) {

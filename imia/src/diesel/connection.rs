@@ -75,6 +75,22 @@ pub trait Backend: AsyncConnection + Send + 'static {
     /// it (`0` for no row).
     #[doc(hidden)]
     fn count(conn: &mut Self, statement: Statement) -> impl Future<Output = ::diesel::QueryResult<i64>>;
+
+    /// Opens a transaction that is going to write. SQLite takes its write lock at once
+    /// (`BEGIN IMMEDIATE`), so that two such transactions never both read and then wait on each
+    /// other to write.
+    #[doc(hidden)]
+    fn begin_write(conn: &mut Self) -> impl Future<Output = ::diesel::QueryResult<()>> {
+        <Self::TransactionManager as diesel_async::TransactionManager<Self>>::begin_transaction(conn)
+    }
+
+    /// Takes a connection out of its pool for good, and drops (closes) it: for a connection
+    /// abandoned inside a transaction, whose locks must not wait in the pool for its next
+    /// checkout.
+    #[doc(hidden)]
+    fn discard(guard: Self::Guard) {
+        drop(guard);
+    }
 }
 
 /// One row of a `SELECT ... AS n` statement.
@@ -86,6 +102,9 @@ struct CountRow {
 
 macro_rules! backend {
     ($(#[$cfg:meta])* $conn:ty, $dialect:expr) => {
+        backend!($(#[$cfg])* $conn, $dialect, begin_default);
+    };
+    ($(#[$cfg:meta])* $conn:ty, $dialect:expr, $begin:ident) => {
         $(#[$cfg])*
         impl Backend for $conn {
             const DIALECT: Dialect = $dialect;
@@ -104,14 +123,38 @@ macro_rules! backend {
                 let rows: Vec<CountRow> = diesel_async::RunQueryDsl::load(statement, conn).await?;
                 Ok(rows.first().map_or(0, |row| row.n))
             }
+
+            async fn begin_write(conn: &mut Self) -> ::diesel::QueryResult<()> {
+                $begin(conn).await
+            }
+
+            fn discard(guard: Self::Guard) {
+                drop(deadpool::Object::take(guard));
+            }
         }
     };
+}
+
+/// `BEGIN`, through the connection's transaction manager.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+async fn begin_default<C: AsyncConnection>(conn: &mut C) -> ::diesel::QueryResult<()> {
+    <C::TransactionManager as diesel_async::TransactionManager<C>>::begin_transaction(conn).await
+}
+
+/// `BEGIN IMMEDIATE`, through the transaction manager of the SQLite connection inside.
+#[cfg(feature = "sqlite")]
+async fn begin_immediate(conn: &mut SqliteConnection) -> ::diesel::QueryResult<()> {
+    conn.spawn_blocking(|inner| {
+        ::diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+    })
+    .await
 }
 
 backend!(
     #[cfg(feature = "sqlite")]
     SqliteConnection,
-    Dialect::Sqlite
+    Dialect::Sqlite,
+    begin_immediate
 );
 backend!(
     #[cfg(feature = "postgres")]

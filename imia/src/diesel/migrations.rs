@@ -2,7 +2,8 @@
 //!
 //! [`run`] creates what is missing (`CREATE TABLE IF NOT EXISTS`), so it is safe to call on every
 //! start. The statements are plain SQL, one dialect per backend; copy them into your own
-//! migration tool if you prefer ([`users_sql`], [`sessions_sql`]).
+//! migration tool if you prefer ([`users_sql`], [`sessions_sql`], [`remember_sql`],
+//! [`throttle_sql`]).
 //!
 //! The reference `users` table:
 //!
@@ -175,17 +176,66 @@ pub fn remember_sql(dialect: Dialect, table: &str) -> String {
     }
 }
 
+/// The `CREATE TABLE` statements for the login throttle table `table` of
+/// [`DieselThrottle`](super::DieselThrottle) in `dialect`. Rows are keyed by an HMAC of the
+/// username or address (never the username as typed); `failures` and `pending` hold Unix
+/// milliseconds, `expires_at` when the row holds nothing any more (Unix milliseconds).
+///
+/// ```
+/// use imia::diesel::{Dialect, migrations::throttle_sql};
+///
+/// let sql = throttle_sql(Dialect::Mysql, "imia_login_throttle");
+/// assert!(sql.contains("CREATE TABLE IF NOT EXISTS imia_login_throttle"));
+/// assert!(sql.contains("key_hash VARCHAR(64) NOT NULL PRIMARY KEY"));
+/// ```
+pub fn throttle_sql(dialect: Dialect, table: &str) -> String {
+    let index = format!("{}_expires_at", table.replace('.', "_"));
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                key_hash VARCHAR(64) NOT NULL PRIMARY KEY,
+                failures TEXT NOT NULL,
+                pending TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at);"
+        ),
+        // MEDIUMTEXT: a TEXT holds about 4,600 times, fewer than a generous per-address limit.
+        Dialect::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                key_hash VARCHAR(64) NOT NULL PRIMARY KEY,
+                failures MEDIUMTEXT NOT NULL,
+                pending MEDIUMTEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                INDEX {index} (expires_at)
+            ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+        ),
+    }
+}
+
 /// Where [`run`] and [`run_named`] create the tables: a pool (`&pool`: one connection is taken
 /// from it for the duration) or a connection you hold (`&mut conn`).
 pub trait MigrationTarget {
     /// Creates the tables (named as given) through this target.
     #[doc(hidden)]
-    fn migrate(self, users: &str, sessions: &str, remember: &str) -> impl Future<Output = Result<(), ProviderError>>;
+    fn migrate(
+        self,
+        users: &str,
+        sessions: &str,
+        remember: &str,
+        throttle: &str,
+    ) -> impl Future<Output = Result<(), ProviderError>>;
 }
 
 impl<C: Backend> MigrationTarget for &mut C {
-    fn migrate(self, users: &str, sessions: &str, remember: &str) -> impl Future<Output = Result<(), ProviderError>> {
-        migrate_connection(self, users, sessions, remember)
+    fn migrate(
+        self,
+        users: &str,
+        sessions: &str,
+        remember: &str,
+        throttle: &str,
+    ) -> impl Future<Output = Result<(), ProviderError>> {
+        migrate_connection(self, users, sessions, remember, throttle)
     }
 }
 
@@ -193,9 +243,15 @@ macro_rules! pool_target {
     ($(#[$cfg:meta])* $conn:ty) => {
         $(#[$cfg])*
         impl MigrationTarget for &super::Pool<$conn> {
-            async fn migrate(self, users: &str, sessions: &str, remember: &str) -> Result<(), ProviderError> {
+            async fn migrate(
+                self,
+                users: &str,
+                sessions: &str,
+                remember: &str,
+                throttle: &str,
+            ) -> Result<(), ProviderError> {
                 let mut conn = <$conn as Backend>::checkout(self).await?;
-                migrate_connection(&mut *conn, users, sessions, remember).await
+                migrate_connection(&mut *conn, users, sessions, remember, throttle).await
             }
         }
     };
@@ -214,9 +270,10 @@ pool_target!(
     diesel_async::AsyncMysqlConnection
 );
 
-/// Creates the reference `users` table, the `imia_sessions` table and the
-/// `imia_remember_tokens` table when they are missing, and adds the columns later versions use
-/// to tables an earlier version made. Give it the pool (`&pool`) or a connection (`&mut conn`).
+/// Creates the reference `users` table, the `imia_sessions` table, the
+/// `imia_remember_tokens` table and the `imia_login_throttle` table when they are missing, and
+/// adds the columns later versions use to tables an earlier version made. Give it the pool
+/// (`&pool`) or a connection (`&mut conn`).
 ///
 /// # Examples
 ///
@@ -239,7 +296,14 @@ pool_target!(
 ///
 /// [`ProviderError`] when the database is unreachable or refuses the statements.
 pub async fn run(target: impl MigrationTarget) -> Result<(), ProviderError> {
-    target.migrate("users", "imia_sessions", "imia_remember_tokens").await
+    target
+        .migrate(
+            "users",
+            "imia_sessions",
+            "imia_remember_tokens",
+            super::throttle::DEFAULT_TABLE,
+        )
+        .await
 }
 
 /// Like [`run`], with other table names (plain identifiers).
@@ -252,8 +316,9 @@ pub async fn run_named(
     users: &str,
     sessions: &str,
     remember: &str,
+    throttle: &str,
 ) -> Result<(), ProviderError> {
-    target.migrate(users, sessions, remember).await
+    target.migrate(users, sessions, remember, throttle).await
 }
 
 async fn migrate_connection<C: Backend>(
@@ -261,18 +326,20 @@ async fn migrate_connection<C: Backend>(
     users: &str,
     sessions: &str,
     remember: &str,
+    throttle: &str,
 ) -> Result<(), ProviderError> {
-    for name in [users, sessions, remember] {
+    for name in [users, sessions, remember, throttle] {
         if !super::provider::is_identifier(name) {
             return Err(ProviderError::backend(format!("not a plain SQL table name: {name:?}")));
         }
     }
     let (create_sessions, sessions_user_index) = sessions_sql_parts(C::DIALECT, sessions);
     let sql = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         users_sql(C::DIALECT, users),
         create_sessions,
-        remember_sql(C::DIALECT, remember)
+        remember_sql(C::DIALECT, remember),
+        throttle_sql(C::DIALECT, throttle)
     );
     diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
         .await

@@ -1,4 +1,5 @@
-//! Diesel (diesel-async) backends: a user provider, a session store, and their migrations.
+//! Diesel (diesel-async) backends: a user provider, a session store, a remember-me token store,
+//! a login throttle ([`DieselThrottle`]), and their migrations.
 //!
 //! | feature | connection | pool helper |
 //! |---|---|---|
@@ -20,6 +21,7 @@ pub mod schema;
 #[cfg(feature = "session")]
 mod session_store;
 mod statement;
+mod throttle;
 
 #[cfg(feature = "mysql")]
 pub use connection::mysql_pool;
@@ -33,3 +35,4 @@ pub use provider::{DieselProvider, DieselProviderBuilder, IdType};
 pub use remember_store::DieselRememberStore;
 #[cfg(feature = "session")]
 pub use session_store::{DieselSessionStore, DieselSessionStoreBuilder};
+pub use throttle::DieselThrottle;

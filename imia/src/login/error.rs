@@ -42,8 +42,8 @@ pub enum LoginError {
     /// A login guard refused; its error answers.
     #[error("login refused: {0}")]
     Guard(actix_web::Error),
-    /// The user store failed. 500, or 503 when it is unavailable. Failure counters are not
-    /// touched.
+    /// The user store, or a shared throttle's store, failed. 500, or 503 when it is
+    /// unavailable. Failure counters are not touched.
     #[error(transparent)]
     Provider(#[from] ProviderError),
     /// The request is impersonating a user: account changes (a password change) are refused,

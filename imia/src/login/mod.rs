@@ -261,7 +261,7 @@ where
             addr: req.peer_addr().map(|a| a.ip()),
         };
         if let Some(throttle) = &inner.throttle
-            && !throttle.allow_dyn(attempt).await
+            && !throttle.allow_dyn(attempt).await?
         {
             // Indistinguishable from a wrong password, down to the work done.
             spend_one_check(&inner.hasher, password).await?;
@@ -279,14 +279,14 @@ where
             (true, Some(user)) => user,
             _ => {
                 if let Some(throttle) = &inner.throttle {
-                    throttle.failed_dyn(attempt).await;
+                    throttle.failed_dyn(attempt).await?;
                 }
                 tracing::info!(username.tag = %inner.secret.log_tag(username), "login failed");
                 return Err(LoginError::InvalidCredentials);
             }
         };
         if let Some(throttle) = &inner.throttle {
-            throttle.succeeded_dyn(attempt).await;
+            throttle.succeeded_dyn(attempt).await?;
         }
         let mut fingerprinted = user.hashed_password().to_owned();
         if inner.hasher.needs_rehash(&fingerprinted) {
@@ -413,16 +413,19 @@ where
             addr: req.peer_addr().map(|a| a.ip()),
         };
         if let Some(throttle) = &inner.throttle
-            && !throttle.allow_dyn(attempt).await
+            && !throttle.allow_dyn(attempt).await?
         {
             spend_one_check(&inner.hasher, current).await?;
             return Err(LoginError::InvalidCredentials);
         }
         if !check_password(&inner.hasher, Some(user), current).await? {
             if let Some(throttle) = &inner.throttle {
-                throttle.failed_dyn(attempt).await;
+                throttle.failed_dyn(attempt).await?;
             }
             return Err(LoginError::InvalidCredentials);
+        }
+        if let Some(throttle) = &inner.throttle {
+            throttle.succeeded_dyn(attempt).await?;
         }
         if new.is_empty() {
             return Err(LoginError::InvalidNewPassword);

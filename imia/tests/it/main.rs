@@ -40,4 +40,6 @@ mod servers;
 mod session;
 #[cfg(all(feature = "diesel", feature = "session"))]
 mod session_store;
+#[cfg(any(feature = "redis", feature = "diesel"))]
+mod throttle;
 mod token;

@@ -536,12 +536,24 @@ where
         ))
         .await;
         let mut conn = C::checkout(&self.pool).await.unwrap();
-        migrations::run_named(&mut *conn, "users", "old_sessions", "imia_remember_tokens")
-            .await
-            .unwrap();
-        migrations::run_named(&mut *conn, "users", "old_sessions", "imia_remember_tokens")
-            .await
-            .expect("safe to run again");
+        migrations::run_named(
+            &mut *conn,
+            "users",
+            "old_sessions",
+            "imia_remember_tokens",
+            "imia_login_throttle",
+        )
+        .await
+        .unwrap();
+        migrations::run_named(
+            &mut *conn,
+            "users",
+            "old_sessions",
+            "imia_remember_tokens",
+            "imia_login_throttle",
+        )
+        .await
+        .expect("safe to run again");
         drop(conn);
         let store = DieselSessionStore::<C>::builder(self.pool.clone())
             .table("old_sessions")

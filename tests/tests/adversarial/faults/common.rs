@@ -343,16 +343,16 @@ impl CountingThrottle {
 }
 
 impl LoginThrottle for CountingThrottle {
-    async fn allow(&self, attempt: Attempt<'_>) -> bool {
+    async fn allow(&self, attempt: Attempt<'_>) -> Result<bool, ProviderError> {
         self.inner.allow(attempt).await
     }
-    async fn failed(&self, attempt: Attempt<'_>) {
+    async fn failed(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
         self.failures.fetch_add(1, Ordering::SeqCst);
-        self.inner.failed(attempt).await;
+        self.inner.failed(attempt).await
     }
-    async fn succeeded(&self, attempt: Attempt<'_>) {
+    async fn succeeded(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
         self.successes.fetch_add(1, Ordering::SeqCst);
-        self.inner.succeeded(attempt).await;
+        self.inner.succeeded(attempt).await
     }
 }
 

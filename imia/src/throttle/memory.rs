@@ -1,139 +1,15 @@
-//! Throttling password guesses: one throttle for every place a password is checked.
-//!
-//! A [`LoginThrottle`] counts failed password checks and refuses further ones for a while.
-//! Give the *same* throttle (an [`Arc`] of it) to the
-//! [`LoginManager`](crate::login::LoginManager) and to the
-//! [`BasicAuthenticator`](crate::authenticator::BasicAuthenticator): a username locked by failed
-//! form logins is then locked for HTTP Basic too, and failed Basic attempts count towards the
-//! lockout of the form. Otherwise Basic would be a second, unthrottled way to guess passwords.
-//!
-//! A locked attempt fails exactly like a wrong password, and the password hasher still runs once
-//! for it (against a dummy hash), so neither the answer nor its timing tells that the lock is
-//! what refused it.
-//!
-//! # Examples
-//!
-//! ```
-//! use std::{sync::Arc, time::Duration};
-//! use imia::{
-//!     SecretKey, UserLike,
-//!     authenticator::BasicAuthenticator,
-//!     login::LoginManager,
-//!     password::Argon2Hasher,
-//!     provider::InMemoryProvider,
-//!     throttle::InMemoryThrottle,
-//! };
-//!
-//! #[derive(Clone, UserLike)]
-//! struct User { id: u32, email: String, password_hash: String }
-//!
-//! let users = InMemoryProvider::new(Vec::<User>::new());
-//! let hasher = Argon2Hasher::default();
-//! // 10 failures per username within 5 minutes, by form or Basic in any mix.
-//! let throttle = Arc::new(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)));
-//! let logins = LoginManager::builder(users.clone(), hasher.clone(), SecretKey::generate())
-//!     .throttle(Arc::clone(&throttle))
-//!     .build();
-//! let basic = BasicAuthenticator::new(users, hasher).throttle(throttle);
-//! # let _ = (logins, basic);
-//! ```
+//! [`InMemoryThrottle`]: failure counts in process memory.
 
 use std::{
     collections::{HashMap, VecDeque},
     fmt,
-    future::Future,
     net::IpAddr,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
-use futures_util::future::LocalBoxFuture;
-
-/// Who is trying to log in, for throttling: what a [`LoginThrottle`] is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempt<'a> {
-    /// The username as typed.
-    pub username: &'a str,
-    /// The client's address, when known.
-    pub addr: Option<IpAddr>,
-}
-
-/// Limits password checks. A locked attempt fails exactly like a wrong password.
-///
-/// [`InMemoryThrottle`] counts in process memory; implement this trait over a shared store
-/// (Redis, the database) when several servers must share the counts. `Arc<T>` is a throttle
-/// too, so one throttle can serve the login form and HTTP Basic.
-///
-/// # Examples
-///
-/// ```
-/// use std::{collections::HashMap, sync::Mutex};
-/// use imia::throttle::{Attempt, LoginThrottle};
-///
-/// /// At most three failures per username, ever (a real one would expire them).
-/// #[derive(Default)]
-/// struct ThreeStrikes(Mutex<HashMap<String, u32>>);
-///
-/// impl LoginThrottle for ThreeStrikes {
-///     async fn allow(&self, attempt: Attempt<'_>) -> bool {
-///         self.0.lock().unwrap().get(attempt.username).is_none_or(|n| *n < 3)
-///     }
-///     async fn failed(&self, attempt: Attempt<'_>) {
-///         *self.0.lock().unwrap().entry(attempt.username.to_owned()).or_default() += 1;
-///     }
-///     async fn succeeded(&self, attempt: Attempt<'_>) {
-///         self.0.lock().unwrap().remove(attempt.username);
-///     }
-/// }
-///
-/// # actix_rt::System::new().block_on(async {
-/// let throttle = ThreeStrikes::default();
-/// let attempt = Attempt { username: "ann", addr: None };
-/// for _ in 0..3 {
-///     throttle.failed(attempt).await;
-/// }
-/// assert!(!throttle.allow(attempt).await);
-/// # });
-/// ```
-pub trait LoginThrottle: Send + Sync + 'static {
-    /// Whether this attempt may proceed.
-    fn allow(&self, attempt: Attempt<'_>) -> impl Future<Output = bool>;
-    /// Records a failed attempt.
-    fn failed(&self, attempt: Attempt<'_>) -> impl Future<Output = ()>;
-    /// Records a successful login (which may reset the counters).
-    fn succeeded(&self, attempt: Attempt<'_>) -> impl Future<Output = ()>;
-}
-
-impl<T: LoginThrottle> LoginThrottle for Arc<T> {
-    fn allow(&self, attempt: Attempt<'_>) -> impl Future<Output = bool> {
-        (**self).allow(attempt)
-    }
-    fn failed(&self, attempt: Attempt<'_>) -> impl Future<Output = ()> {
-        (**self).failed(attempt)
-    }
-    fn succeeded(&self, attempt: Attempt<'_>) -> impl Future<Output = ()> {
-        (**self).succeeded(attempt)
-    }
-}
-
-/// A [`LoginThrottle`] behind a box, as kept by the login manager and the Basic authenticator.
-pub(crate) trait DynThrottle: Send + Sync {
-    fn allow_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, bool>;
-    fn failed_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()>;
-    fn succeeded_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()>;
-}
-
-impl<T: LoginThrottle> DynThrottle for T {
-    fn allow_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, bool> {
-        Box::pin(self.allow(attempt))
-    }
-    fn failed_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()> {
-        Box::pin(self.failed(attempt))
-    }
-    fn succeeded_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, ()> {
-        Box::pin(self.succeeded(attempt))
-    }
-}
+use super::{Attempt, LoginThrottle, ThrottlePolicy};
+use crate::error::ProviderError;
 
 /// How many usernames and addresses an [`InMemoryThrottle`] tracks unless configured: 100,000.
 pub const DEFAULT_THROTTLE_CAPACITY: usize = 100_000;
@@ -164,8 +40,7 @@ pub const DEFAULT_THROTTLE_CAPACITY: usize = 100_000;
 /// # let _ = throttle;
 /// ```
 pub struct InMemoryThrottle {
-    username: Option<(usize, Duration)>,
-    address: Option<(usize, Duration)>,
+    policy: ThrottlePolicy,
     capacity: usize,
     failures: Mutex<HashMap<ThrottleKey, VecDeque<Instant>>>,
 }
@@ -173,8 +48,7 @@ pub struct InMemoryThrottle {
 impl Default for InMemoryThrottle {
     fn default() -> Self {
         Self {
-            username: None,
-            address: None,
+            policy: ThrottlePolicy::default(),
             capacity: DEFAULT_THROTTLE_CAPACITY,
             failures: Mutex::default(),
         }
@@ -193,18 +67,33 @@ impl InMemoryThrottle {
         Self::default()
     }
 
-    /// At most `max` failures per username within `window`.
+    /// A throttle applying `policy` (the same policy the shared throttles take).
+    pub fn with_policy(policy: ThrottlePolicy) -> Self {
+        Self {
+            policy,
+            ..Self::default()
+        }
+    }
+
+    /// At most `max` failures per username within `window`
+    /// ([`ThrottlePolicy::per_username`]).
     #[must_use]
     pub fn per_username(mut self, max: usize, window: Duration) -> Self {
-        self.username = Some((max, window));
+        self.policy = self.policy.per_username(max, window);
         self
     }
 
-    /// At most `max` failures per client address within `window`.
+    /// At most `max` failures per client address within `window`
+    /// ([`ThrottlePolicy::per_address`]).
     #[must_use]
     pub fn per_address(mut self, max: usize, window: Duration) -> Self {
-        self.address = Some((max, window));
+        self.policy = self.policy.per_address(max, window);
         self
+    }
+
+    /// The limits it applies.
+    pub fn policy(&self) -> &ThrottlePolicy {
+        &self.policy
     }
 
     /// The most usernames and addresses tracked at once (at least 8). Default:
@@ -228,10 +117,10 @@ impl InMemoryThrottle {
 
     fn keys(&self, attempt: Attempt<'_>) -> Vec<(ThrottleKey, usize, Duration)> {
         let mut keys = Vec::with_capacity(2);
-        if let Some((max, window)) = self.username {
+        if let Some((max, window)) = self.policy.username_limit() {
             keys.push((ThrottleKey::Username(attempt.username.to_lowercase()), max, window));
         }
-        if let (Some((max, window)), Some(addr)) = (self.address, attempt.addr) {
+        if let (Some((max, window)), Some(addr)) = (self.policy.address_limit(), attempt.addr) {
             keys.push((ThrottleKey::Address(addr), max, window));
         }
         keys
@@ -244,8 +133,8 @@ impl InMemoryThrottle {
     /// The window of a key's kind.
     fn window(&self, key: &ThrottleKey) -> Duration {
         let limit = match key {
-            ThrottleKey::Username(_) => self.username,
-            ThrottleKey::Address(_) => self.address,
+            ThrottleKey::Username(_) => self.policy.username_limit(),
+            ThrottleKey::Address(_) => self.policy.address_limit(),
         };
         limit.map_or(Duration::ZERO, |(_, window)| window)
     }
@@ -280,24 +169,24 @@ impl InMemoryThrottle {
 impl fmt::Debug for InMemoryThrottle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryThrottle")
-            .field("per_username", &self.username)
-            .field("per_address", &self.address)
+            .field("per_username", &self.policy.username_limit())
+            .field("per_address", &self.policy.address_limit())
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
 }
 
 impl LoginThrottle for InMemoryThrottle {
-    async fn allow(&self, attempt: Attempt<'_>) -> bool {
+    async fn allow(&self, attempt: Attempt<'_>) -> Result<bool, ProviderError> {
         let now = Instant::now();
         let map = self.lock();
-        self.keys(attempt).into_iter().all(|(key, max, window)| {
+        Ok(self.keys(attempt).into_iter().all(|(key, max, window)| {
             map.get(&key)
                 .is_none_or(|times| times.iter().filter(|t| now.duration_since(**t) < window).count() < max)
-        })
+        }))
     }
 
-    async fn failed(&self, attempt: Attempt<'_>) {
+    async fn failed(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
         let now = Instant::now();
         let mut map = self.lock();
         for (key, max, window) in self.keys(attempt) {
@@ -311,19 +200,23 @@ impl LoginThrottle for InMemoryThrottle {
                 times.pop_front();
             }
         }
+        Ok(())
     }
 
-    async fn succeeded(&self, attempt: Attempt<'_>) {
-        if self.username.is_some() {
+    async fn succeeded(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
+        if self.policy.username_limit().is_some() {
             let key = ThrottleKey::Username(attempt.username.to_lowercase());
             let mut map = self.lock();
             map.remove(&key);
         }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::{future::Future, sync::Arc};
+
     use super::*;
 
     fn attempt(username: &str) -> Attempt<'_> {
@@ -339,11 +232,14 @@ mod tests {
         block(async {
             let t = InMemoryThrottle::new().per_username(3, Duration::from_secs(60));
             for _ in 0..3 {
-                assert!(t.allow(attempt("Ann")).await);
-                t.failed(attempt("Ann")).await;
+                assert!(t.allow(attempt("Ann")).await.unwrap());
+                t.failed(attempt("Ann")).await.unwrap();
             }
-            assert!(!t.allow(attempt("ann")).await, "usernames are case-insensitive");
-            assert!(t.allow(attempt("bob")).await, "other usernames are unaffected");
+            assert!(
+                !t.allow(attempt("ann")).await.unwrap(),
+                "usernames are case-insensitive"
+            );
+            assert!(t.allow(attempt("bob")).await.unwrap(), "other usernames are unaffected");
         });
     }
 
@@ -351,10 +247,10 @@ mod tests {
     fn throttle_window_slides() {
         block(async {
             let t = InMemoryThrottle::new().per_username(1, Duration::from_millis(30));
-            t.failed(attempt("ann")).await;
-            assert!(!t.allow(attempt("ann")).await);
+            t.failed(attempt("ann")).await.unwrap();
+            assert!(!t.allow(attempt("ann")).await.unwrap());
             std::thread::sleep(Duration::from_millis(40));
-            assert!(t.allow(attempt("ann")).await);
+            assert!(t.allow(attempt("ann")).await.unwrap());
         });
     }
 
@@ -364,9 +260,9 @@ mod tests {
             let t = InMemoryThrottle::new().per_address(2, Duration::from_secs(60));
             let addr = Some(IpAddr::from([10, 0, 0, 1]));
             for name in ["a", "b"] {
-                t.failed(Attempt { username: name, addr }).await;
+                t.failed(Attempt { username: name, addr }).await.unwrap();
             }
-            assert!(!t.allow(Attempt { username: "c", addr }).await);
+            assert!(!t.allow(Attempt { username: "c", addr }).await.unwrap());
             let other = Some(IpAddr::from([10, 0, 0, 2]));
             assert!(
                 t.allow(Attempt {
@@ -374,6 +270,7 @@ mod tests {
                     addr: other
                 })
                 .await
+                .unwrap()
             );
             assert!(
                 t.allow(Attempt {
@@ -381,6 +278,7 @@ mod tests {
                     addr: None
                 })
                 .await
+                .unwrap()
             );
         });
     }
@@ -390,10 +288,10 @@ mod tests {
         block(async {
             let shared = Arc::new(InMemoryThrottle::new().per_username(2, Duration::from_secs(60)));
             let (form, basic) = (Arc::clone(&shared), Arc::clone(&shared));
-            form.failed(attempt("ann")).await;
-            basic.failed(attempt("ann")).await;
-            assert!(!form.allow(attempt("ann")).await);
-            assert!(!basic.allow(attempt("ann")).await);
+            form.failed(attempt("ann")).await.unwrap();
+            basic.failed(attempt("ann")).await.unwrap();
+            assert!(!form.allow(attempt("ann")).await.unwrap());
+            assert!(!basic.allow(attempt("ann")).await.unwrap());
         });
     }
 
@@ -405,11 +303,11 @@ mod tests {
                 .capacity(1_000);
             // The victim's username is locked first...
             for _ in 0..3 {
-                t.failed(attempt("victim")).await;
+                t.failed(attempt("victim")).await.unwrap();
             }
             // ...then a flood of distinct usernames passes the capacity many times over.
             for i in 0..10_000 {
-                t.failed(attempt(&format!("flood-{i}"))).await;
+                t.failed(attempt(&format!("flood-{i}"))).await.unwrap();
                 assert!(t.len() <= 1_000, "{} entries after {i} usernames", t.len());
             }
             assert!(
@@ -419,12 +317,15 @@ mod tests {
             );
             // The most recent failures are still counted; the oldest were dropped.
             for _ in 0..2 {
-                t.failed(attempt("flood-9999")).await;
+                t.failed(attempt("flood-9999")).await.unwrap();
             }
-            assert!(!t.allow(attempt("flood-9999")).await);
-            assert!(t.allow(attempt("flood-0")).await, "the oldest counters went first");
+            assert!(!t.allow(attempt("flood-9999")).await.unwrap());
             assert!(
-                t.allow(attempt("victim")).await,
+                t.allow(attempt("flood-0")).await.unwrap(),
+                "the oldest counters went first"
+            );
+            assert!(
+                t.allow(attempt("victim")).await.unwrap(),
                 "documented: a flood resets the oldest locks"
             );
         });
@@ -438,16 +339,16 @@ mod tests {
                 .per_address(1, Duration::from_secs(600))
                 .capacity(8);
             for i in 0..7 {
-                t.failed(attempt(&format!("old-{i}"))).await;
+                t.failed(attempt(&format!("old-{i}"))).await.unwrap();
             }
             let addr = Some(IpAddr::from([10, 0, 0, 9]));
-            t.failed(Attempt { username: "x", addr }).await;
+            t.failed(Attempt { username: "x", addr }).await.unwrap();
             assert_eq!(t.len(), 8);
             std::thread::sleep(Duration::from_millis(30));
-            t.failed(attempt("new")).await;
+            t.failed(attempt("new")).await.unwrap();
             // The expired usernames were dropped; the address, still in its window, stayed.
-            assert!(!t.allow(Attempt { username: "y", addr }).await);
-            assert!(!t.allow(attempt("new")).await);
+            assert!(!t.allow(Attempt { username: "y", addr }).await.unwrap());
+            assert!(!t.allow(attempt("new")).await.unwrap());
             assert!(t.len() <= 3, "{}", t.len());
         });
     }
