@@ -53,7 +53,7 @@ const PRUNE_ABOVE: usize = 1024;
 /// - `delete` first overwrites the session (an atomic "update if it exists" in every
 ///   server-side store) to learn whether it still existed; if not, the session's origin is
 ///   noted, and a `save` of a state loaded from that session (the wrapper tags every loaded
-///   state with the SHA-256 of its key, under [`ORIGIN_KEY`], and removes the tag
+///   state with the SHA-256 of its key, under `_imia_session_origin`, and removes the tag
 ///   before writing) drops the login.
 ///
 /// A logout that reaches the store *after* a concurrent request already finished renewing the
