@@ -1053,3 +1053,20 @@ async fn ending_the_other_sessions_keeps_this_one() {
         }
     }
 }
+
+#[actix_web::test]
+async fn every_page_links_the_one_local_stylesheet() {
+    let app = atest::init_service(demo().await.app()).await;
+    let css = send(&app, get("/style.css")).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(css.text().contains("body"));
+    for page in ["/", "/login"] {
+        let html = send(&app, get(page)).await.text();
+        assert!(html.contains("<link rel=\"stylesheet\" href=\"/style.css\">"), "{page}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{page}: no external assets"
+        );
+    }
+}

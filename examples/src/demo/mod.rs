@@ -342,6 +342,7 @@ impl Demo {
             )
             .route("/", web::get().to(pages::home))
             .route("/whoami", web::get().to(pages::whoami))
+            .route("/style.css", web::get().to(pages::stylesheet))
             .service(
                 web::resource("/login")
                     .route(web::get().to(pages::login_page))

@@ -58,6 +58,14 @@ pub async fn home(token: UserToken) -> HttpResponse {
     page(HttpResponse::Ok(), "imia demo", &format!("{banner}{body}"))
 }
 
+/// `GET /style.css`: the demo's one small stylesheet.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("style.css"))
+}
+
 /// `GET /whoami`: the identity as JSON.
 pub async fn whoami(token: UserToken) -> HttpResponse {
     HttpResponse::Ok().json(identity(&token))
@@ -414,7 +422,8 @@ fn login_form(next: &str, error: Option<&str>) -> String {
 
 fn page(mut builder: HttpResponseBuilder, title: &str, body: &str) -> HttpResponse {
     builder.content_type("text/html; charset=utf-8").body(format!(
-        "<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<title>{0}</title>\n<h1>{0}</h1>\n{body}\n</html>\n",
+        "<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{0}</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n<h1>{0}</h1>\n{body}\n</html>\n",
         escape(title)
     ))
 }
