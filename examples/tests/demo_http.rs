@@ -1070,3 +1070,46 @@ async fn every_page_links_the_one_local_stylesheet() {
         );
     }
 }
+
+/// The Redis the demo's Redis tests use, or `None` (skipped) when it does not answer outside CI.
+async fn redis_backend() -> Option<SessionBackend> {
+    let url = std::env::var("IMIA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut config = test_config(SessionBackend::Redis(url.clone()));
+    config.sessions = SessionBackend::Redis(url.clone());
+    match Demo::new(config).await {
+        Ok(_) => Some(SessionBackend::Redis(url)),
+        Err(err) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "Redis is not reachable under CI=true: {err}"
+            );
+            eprintln!("SKIPPED: Redis is not reachable ({err})");
+            None
+        }
+    }
+}
+
+#[actix_web::test]
+async fn redis_sessions_are_listed_and_ended_too() {
+    let Some(backend) = redis_backend().await else { return };
+    let app = atest::init_service(demo_with(backend).await.app()).await;
+    let phone = login(&app, "user@example.com").await;
+    let laptop = login(&app, "user@example.com").await;
+    let listed = sessions_json(&app, &laptop).await;
+    assert!(listed.len() >= 2, "{listed:?}");
+    assert_eq!(listed.iter().filter(|s| s["current"] == true).count(), 1);
+    let others = listed.iter().filter(|s| s["current"] == false).count();
+
+    let r = send(
+        &app,
+        with_cookie(post_form("/account/sessions/end-others", &[]), &laptop),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let laptop = r.session().unwrap_or(laptop);
+    assert_eq!(state_of(&app, &phone).await, "anonymous");
+    assert_eq!(state_of(&app, &laptop).await, "authenticated");
+    let listed = sessions_json(&app, &laptop).await;
+    assert_eq!(listed.len(), 1, "{others} other sessions ended: {listed:?}");
+    assert_eq!(listed[0]["current"], true);
+}

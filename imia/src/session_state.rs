@@ -167,7 +167,7 @@ pub(crate) fn touch(session: &Session) {
 
 /// The login a stored session state holds, as the session index records it: read from the raw
 /// state a session store receives (each value is JSON). `None` for a session without a login.
-#[cfg_attr(not(feature = "diesel"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "diesel", feature = "redis")), allow(dead_code))]
 pub(crate) fn index_entry(state: &HashMap<String, String>) -> Option<IndexEntry> {
     let user_id = serde_json::from_str::<String>(state.get(SESSION_USER_KEY)?).ok()?;
     let meta = serde_json::from_str::<SessionMeta>(state.get(SESSION_META_KEY)?).ok()?;
@@ -184,7 +184,7 @@ pub(crate) fn index_entry(state: &HashMap<String, String>) -> Option<IndexEntry>
 
 /// One login session, as a session index records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(not(feature = "diesel"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "diesel", feature = "redis")), allow(dead_code))]
 pub(crate) struct IndexEntry {
     /// The logged-in user's id.
     pub(crate) user_id: String,

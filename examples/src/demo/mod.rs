@@ -192,9 +192,7 @@ pub struct Demo {
 /// [`SESSION_STORE_TIMEOUT`]: unlike a single connection, a pool recovers on the first request
 /// after a Redis restart.
 #[cfg(feature = "redis")]
-async fn redis_store(
-    url: &str,
-) -> Result<actix_session::storage::RedisSessionStore, Box<dyn std::error::Error + Send + Sync>> {
+async fn redis_store(url: &str) -> Result<store::RedisStore, Box<dyn std::error::Error + Send + Sync>> {
     let pool = deadpool_redis::Config::from_url(url)
         .builder()?
         .runtime(deadpool_redis::Runtime::Tokio1)
@@ -204,7 +202,9 @@ async fn redis_store(
         .build()?;
     // Fail at start-up, not on the first request, when Redis cannot be reached.
     drop(pool.get().await?);
-    Ok(actix_session::storage::RedisSessionStore::new_pooled(pool).await?)
+    let sessions = actix_session::storage::RedisSessionStore::new_pooled(pool.clone()).await?;
+    // The per-user session index lives in the same Redis: `/account/sessions` on every server.
+    Ok(imia::sessions::RedisSessionIndex::new(sessions, pool))
 }
 
 impl Demo {

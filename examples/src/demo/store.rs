@@ -23,9 +23,9 @@ pub enum DemoStore {
     /// Server-side, in MySQL or MariaDB.
     #[cfg(feature = "mysql")]
     Mysql(DieselSessionStore<diesel_async::AsyncMysqlConnection>),
-    /// Server-side, in Redis.
+    /// Server-side, in Redis, with the per-user session index beside it.
     #[cfg(feature = "redis")]
-    Redis(actix_session::storage::RedisSessionStore),
+    Redis(RedisStore),
     /// In the cookie itself (signed and encrypted): nothing server-side to revoke.
     Cookie(CookieSessionStore),
 }
@@ -44,7 +44,7 @@ pub enum StoreChoice {
     Database(DemoPool),
     /// Redis.
     #[cfg(feature = "redis")]
-    Redis(actix_session::storage::RedisSessionStore),
+    Redis(RedisStore),
     /// The cookie.
     Cookie,
 }
@@ -60,9 +60,13 @@ impl std::fmt::Debug for StoreChoice {
     }
 }
 
-/// The per-user session index of the demo's database store (the Redis and cookie stores keep
-/// none: their sessions cannot be listed, but "end all others" works through the security
-/// stamp).
+/// actix-session's Redis store, wrapped in the per-user session index kept in the same Redis.
+#[cfg(feature = "redis")]
+pub type RedisStore = imia::sessions::RedisSessionIndex<actix_session::storage::RedisSessionStore>;
+
+/// The per-user session index of the demo's store: in the database, or in Redis (the cookie
+/// store keeps none: its sessions cannot be listed, but "end all others" works through the
+/// security stamp).
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum DemoIndex {
@@ -74,6 +78,9 @@ pub enum DemoIndex {
     /// In the MySQL or MariaDB session table.
     #[cfg(feature = "mysql")]
     Mysql(DieselSessionStore<diesel_async::AsyncMysqlConnection>),
+    /// In Redis, beside the sessions.
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
 }
 
 macro_rules! each_index {
@@ -84,6 +91,8 @@ macro_rules! each_index {
             DemoIndex::Postgres($s) => $body,
             #[cfg(feature = "mysql")]
             DemoIndex::Mysql($s) => $body,
+            #[cfg(feature = "redis")]
+            DemoIndex::Redis($s) => $body,
         }
     };
 }
@@ -119,7 +128,9 @@ impl StoreChoice {
             }
             #[cfg(feature = "mysql")]
             Self::Database(DemoPool::Mysql(pool)) => Some(DemoIndex::Mysql(DieselSessionStore::new(pool.clone()))),
-            _ => None,
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => Some(DemoIndex::Redis(store.clone())),
+            Self::Cookie => None,
         }
     }
 

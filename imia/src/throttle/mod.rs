@@ -83,7 +83,7 @@ use crate::error::ProviderError;
 
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 #[cfg(any(feature = "redis", feature = "diesel"))]
 pub(crate) mod shared;
 

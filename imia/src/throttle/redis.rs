@@ -305,12 +305,12 @@ fn nonce() -> String {
 }
 
 /// No connection from the pool: Redis cannot be reached now.
-fn pool_error(err: deadpool_redis::PoolError) -> ProviderError {
+pub(crate) fn pool_error(err: deadpool_redis::PoolError) -> ProviderError {
     ProviderError::unavailable(err)
 }
 
 /// Unavailable when Redis cannot be reached or cannot serve now, else a backend error.
-fn redis_error(err: RedisError) -> ProviderError {
+pub(crate) fn redis_error(err: RedisError) -> ProviderError {
     let transient = matches!(
         err.kind(),
         ErrorKind::BusyLoadingError | ErrorKind::TryAgain | ErrorKind::MasterDown | ErrorKind::ReadOnly

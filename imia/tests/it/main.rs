@@ -33,6 +33,8 @@ mod macros;
 mod paths;
 #[cfg(all(feature = "diesel", feature = "sqlite"))]
 mod providers;
+#[cfg(all(feature = "redis", feature = "session"))]
+mod redis_sessions;
 #[cfg(feature = "session")]
 mod remember;
 mod servers;

@@ -2,7 +2,9 @@
 //! all other devices".
 //!
 //! A server-side session store that keeps a per-user index implements [`SessionIndex`]: the
-//! Diesel [`DieselSessionStore`](crate::diesel::DieselSessionStore) does, in its own table.
+//! Diesel `DieselSessionStore` does, in its own table (features `sqlite`, `postgres`, `mysql`),
+//! and `RedisSessionIndex` wraps any store, actix-session's Redis store above all, and keeps
+//! the index in Redis (feature `redis`).
 //! Give it to the [`LoginManager`](crate::login::LoginManager)
 //! ([`sessions`](crate::login::LoginManagerBuilder::sessions)), and the [`Auth`](crate::Auth)
 //! extractor lists and ends sessions: [`Auth::sessions`](crate::Auth::sessions),
@@ -25,6 +27,12 @@ use std::{fmt, future::Future};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::ProviderError;
+
+#[cfg(feature = "redis")]
+mod redis;
+
+#[cfg(feature = "redis")]
+pub use self::redis::RedisSessionIndex;
 
 /// One login session of a user, as a [`SessionIndex`] knows it.
 ///
