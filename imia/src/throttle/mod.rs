@@ -214,6 +214,7 @@ pub struct ThrottlePolicy {
     username: Option<(usize, Duration)>,
     address: Option<(usize, Duration)>,
     in_flight: Duration,
+    burst: usize,
 }
 
 impl Default for ThrottlePolicy {
@@ -222,6 +223,7 @@ impl Default for ThrottlePolicy {
             username: None,
             address: None,
             in_flight: DEFAULT_IN_FLIGHT,
+            burst: 0,
         }
     }
 }
@@ -255,6 +257,24 @@ impl ThrottlePolicy {
     pub fn in_flight(mut self, timeout: Duration) -> Self {
         self.in_flight = timeout;
         self
+    }
+
+    /// How many attempts a shared throttle lets be in flight beyond what is left of a limit
+    /// (default 0). With 0, at most `max` password checks of one username are failed or under
+    /// way within a window, so `max + 1` simultaneous *correct* logins of one user (parallel tabs,
+    /// a script) find the limit full. A burst of `n` lets `n` more attempts start while no
+    /// limit has been reached, at the price of up to `max + n` guesses per window for an
+    /// attacker who sends them all at once. A reached limit refuses every attempt, whatever the
+    /// burst. [`InMemoryThrottle`] does not count attempts in flight.
+    #[must_use]
+    pub fn burst(mut self, n: usize) -> Self {
+        self.burst = n;
+        self
+    }
+
+    /// The burst allowance of attempts in flight (see [`burst`](Self::burst)).
+    pub fn burst_allowance(&self) -> usize {
+        self.burst
     }
 
     /// The per-username limit: `(max, window)`.

@@ -29,13 +29,13 @@ const DEFAULT_PREFIX: &str = "imia:throttle:";
 /// failures and `KEYS[2i]` one of its attempts in flight, each member scored by its time in
 /// Unix milliseconds. `ARGV`: the operation, now, a nonce naming this call's entries, the cutoff
 /// of attempts in flight and their lifetime; then per counter its `max`, the cutoff of its
-/// failures, its window and whether a success clears it. Cutoffs are computed by the caller:
+/// failures, its window, whether a success clears it, and its burst allowance. Cutoffs are computed by the caller:
 /// the script does no arithmetic on times.
 const SCRIPT: &str = r"
 local op, now, nonce = ARGV[1], ARGV[2], ARGV[3]
 local pending_cutoff, in_flight = ARGV[4], ARGV[5]
 local n = #KEYS / 2
-local function arg(i, j) return ARGV[5 + 4 * (i - 1) + j] end
+local function arg(i, j) return ARGV[5 + 5 * (i - 1) + j] end
 local function prune(i)
   redis.call('ZREMRANGEBYSCORE', KEYS[2 * i - 1], '-inf', arg(i, 2))
   redis.call('ZREMRANGEBYSCORE', KEYS[2 * i], '-inf', pending_cutoff)
@@ -43,8 +43,10 @@ end
 if op == 'allow' then
   for i = 1, n do
     prune(i)
-    local used = redis.call('ZCARD', KEYS[2 * i - 1]) + redis.call('ZCARD', KEYS[2 * i])
-    if used >= tonumber(arg(i, 1)) then return 0 end
+    local failures = redis.call('ZCARD', KEYS[2 * i - 1])
+    local max = tonumber(arg(i, 1))
+    if failures >= max then return 0 end
+    if failures + redis.call('ZCARD', KEYS[2 * i]) >= max + tonumber(arg(i, 5)) then return 0 end
   end
   for i = 1, n do
     redis.call('ZADD', KEYS[2 * i], now, nonce)
@@ -270,7 +272,8 @@ impl RedisThrottle {
                 .arg(counter.max)
                 .arg(now.saturating_sub(window))
                 .arg(window)
-                .arg(if counter.clears_on_success { "1" } else { "0" });
+                .arg(if counter.clears_on_success { "1" } else { "0" })
+                .arg(counter.burst);
         }
         command
     }
@@ -368,9 +371,9 @@ mod tests {
         assert_eq!(argv[2].len(), 16, "a nonce");
         assert_eq!((argv[3].as_str(), argv[4].as_str()), ("980000", "20000"));
         let user = counters.iter().position(|c| c.clears_on_success).unwrap();
-        let per = |i: usize| argv[5 + 4 * i..9 + 4 * i].to_vec();
-        assert_eq!(per(user), ["3", "940000", "60000", "1"]);
-        assert_eq!(per(1 - user), ["5", "998500", "1500", "0"]);
+        let per = |i: usize| argv[5 + 5 * i..10 + 5 * i].to_vec();
+        assert_eq!(per(user), ["3", "940000", "60000", "1", "0"]);
+        assert_eq!(per(1 - user), ["5", "998500", "1500", "0", "0"]);
         assert_ne!(nonce(), nonce());
         let all = args.join(" ").to_lowercase();
         assert!(!all.contains("ann") && !all.contains("192.0.2.7"), "{all}");

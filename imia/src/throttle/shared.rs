@@ -35,6 +35,8 @@ pub(crate) struct Counter {
     pub(crate) window: Duration,
     /// The username's counter: a success clears it (the address's only gives back a place).
     pub(crate) clears_on_success: bool,
+    /// Attempts allowed in flight beyond the limit's remainder ([`ThrottlePolicy::burst`]).
+    pub(crate) burst: usize,
 }
 
 impl KeyMaker {
@@ -67,6 +69,7 @@ impl KeyMaker {
                 max,
                 window,
                 clears_on_success: true,
+                burst: policy.burst_allowance(),
             });
         }
         if let (Some((max, window)), Some(addr)) = (policy.address_limit(), attempt.addr) {
@@ -75,6 +78,7 @@ impl KeyMaker {
                 max,
                 window,
                 clears_on_success: false,
+                burst: policy.burst_allowance(),
             });
         }
         counters.sort_by(|a, b| a.key.cmp(&b.key));

@@ -207,6 +207,52 @@ async fn parallel_attempts_never_exceed_the_limit<S: Shared>(s: &S) {
     assert!(address(MAX + 1).allow(from("zoe", A)).await.unwrap());
 }
 
+/// With a burst, more parallel attempts start than the limit (correct logins in parallel tabs
+/// all go through), and at most `max + burst` are checked; a reached limit refuses every
+/// attempt, burst or not.
+async fn a_burst_lets_parallel_attempts_start_but_not_past_a_reached_limit<S: Shared>(s: &S) {
+    const MAX: usize = 3;
+    const BURST: usize = 5;
+    let policy = ThrottlePolicy::new()
+        .per_username(MAX, Duration::from_secs(60))
+        .burst(BURST);
+    let servers = [s.throttle(policy), s.throttle(policy)];
+    // Eight correct logins at once: all allowed (max + burst), and each success clears.
+    let allowed: Vec<bool> = futures_util::future::join_all((0..MAX + BURST).map(|i| {
+        let server = servers[i % 2].clone();
+        async move { server.allow(from("bea", A)).await.unwrap() }
+    }))
+    .await;
+    assert!(allowed.iter().all(|a| *a), "{allowed:?}");
+    assert!(
+        !servers[0].allow(from("bea", A)).await.unwrap(),
+        "max + burst in flight"
+    );
+    for server in servers.iter().cycle().take(MAX + BURST) {
+        server.succeeded(from("bea", A)).await.unwrap();
+    }
+    // Wrong passwords in parallel: at most max + burst are checked, then the limit holds.
+    let checked = Arc::new(AtomicUsize::new(0));
+    futures_util::future::join_all((0..30).map(|i| {
+        let (server, checked) = (servers[i % 2].clone(), Arc::clone(&checked));
+        async move {
+            let attempt = from("bea", A);
+            if server.allow(attempt).await.unwrap() {
+                checked.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                server.failed(attempt).await.unwrap();
+            }
+        }
+    }))
+    .await;
+    let checked = checked.load(Ordering::SeqCst);
+    assert!((MAX..=MAX + BURST).contains(&checked), "checked {checked}");
+    assert!(
+        !servers[1].allow(from("bea", A)).await.unwrap(),
+        "a reached limit refuses"
+    );
+}
+
 /// An allowed attempt that never reports back (its request failed) gives its place back
 /// after `in_flight`.
 async fn places_in_flight_lapse<S: Shared>(s: &S) {
@@ -292,6 +338,7 @@ macro_rules! throttle_suite {
                 the_window_slides,
                 two_servers_share_one_lockout,
                 parallel_attempts_never_exceed_the_limit,
+                a_burst_lets_parallel_attempts_start_but_not_past_a_reached_limit,
                 places_in_flight_lapse,
                 expired_counters_are_removed,
                 nothing_typed_is_stored,

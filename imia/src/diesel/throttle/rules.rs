@@ -74,10 +74,10 @@ pub(super) fn apply(op: Op, counters: &[Counter], entries: &mut [Entries], now: 
     }
     match op {
         Op::Allow => {
-            let allowed = counters
-                .iter()
-                .zip(entries.iter())
-                .all(|(counter, entry)| entry.failures.len() + entry.pending.len() < counter.max);
+            let allowed = counters.iter().zip(entries.iter()).all(|(counter, entry)| {
+                entry.failures.len() < counter.max
+                    && entry.failures.len() + entry.pending.len() < counter.max.saturating_add(counter.burst)
+            });
             if allowed {
                 for entry in entries.iter_mut() {
                     entry.pending.push(now);
@@ -118,6 +118,7 @@ mod tests {
             max,
             window: Duration::from_millis(window_ms),
             clears_on_success,
+            burst: 0,
         }
     }
 
@@ -179,6 +180,42 @@ mod tests {
         ));
         assert_eq!(e.pending, [1, IN_FLIGHT]);
         assert_eq!(e.expires_at(c.window, IN_FLIGHT), 2 * IN_FLIGHT);
+    }
+
+    #[test]
+    fn a_burst_lets_more_attempts_start_until_a_limit_is_reached() {
+        let c = Counter {
+            burst: 2,
+            ..counter(2, 60_000, true)
+        };
+        let mut e = Entries::default();
+        let allow = |e: &mut Entries, now| {
+            apply(
+                Op::Allow,
+                std::slice::from_ref(&c),
+                std::slice::from_mut(e),
+                now,
+                IN_FLIGHT,
+            )
+        };
+        assert!((0..4).all(|now| allow(&mut e, now)), "max + burst in flight");
+        assert!(!allow(&mut e, 4));
+        apply(
+            Op::Failed,
+            std::slice::from_ref(&c),
+            std::slice::from_mut(&mut e),
+            5,
+            IN_FLIGHT,
+        );
+        apply(
+            Op::Failed,
+            std::slice::from_ref(&c),
+            std::slice::from_mut(&mut e),
+            6,
+            IN_FLIGHT,
+        );
+        assert_eq!(e.pending.len(), 2);
+        assert!(!allow(&mut e, 7), "a reached limit refuses, burst or not");
     }
 
     #[test]
