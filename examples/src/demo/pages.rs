@@ -289,8 +289,8 @@ pub async fn sessions(req: HttpRequest, user: CurrentUser<DemoUser>, auth: Auth<
                     format!(
                         "<tr class=\"session\" data-session=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>\n",
                         escape(&s.id),
-                        escape(&s.created_at_rfc3339()),
-                        escape(&s.last_seen_at_rfc3339()),
+                        time(&s.created_at_rfc3339()),
+                        time(&s.last_seen_at_rfc3339()),
                         escape(s.ip.as_deref().unwrap_or("")),
                         escape(s.user_agent.as_deref().unwrap_or("")),
                     )
@@ -337,6 +337,15 @@ pub async fn end_other_sessions(_user: CurrentUser<DemoUser>, auth: Auth<DemoUse
             no_store(HttpResponse::new(err.status_code()))
         }
     }
+}
+
+/// An RFC 3339 instant as a `<time>` element that reads `2024-05-01 12:00 UTC`.
+fn time(rfc3339: &str) -> String {
+    let shown = rfc3339.get(..16).map_or_else(
+        || rfc3339.to_owned(),
+        |minute| format!("{} UTC", minute.replace('T', " ")),
+    );
+    format!("<time datetime=\"{}\">{}</time>", escape(rfc3339), escape(&shown))
 }
 
 /// Whether the client asked for JSON.

@@ -169,3 +169,40 @@ fn root_impersonates_a_user_and_comes_back() {
     drop(server);
     let _ = std::fs::remove_file(db);
 }
+
+#[test]
+fn a_user_ends_the_other_browsers_session_from_the_sessions_page() {
+    let Some(laptop) = browser_or_skip() else { return };
+    let phone = Browser::start().expect("a second headless chromium");
+    let (server, db) = demo("sessions");
+    for browser in [&laptop, &phone] {
+        log_in(browser, &server, "user@example.com", "password", false);
+        browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    }
+
+    // On the laptop, the sessions page lists both: this one, and the phone's with an End button.
+    laptop.click(&laptop.wait_for("#sessions-link").unwrap()).unwrap();
+    laptop
+        .wait_for_text("#sessions", |text| {
+            text.contains("this session") && text.contains("End")
+        })
+        .unwrap();
+    screenshot(&laptop, "sessions");
+    laptop.click(&laptop.find(".end-session").unwrap()).unwrap();
+    // Back on the list, with only this session left.
+    laptop
+        .wait_for_text("#sessions", |text| {
+            text.contains("this session") && !text.contains("End")
+        })
+        .unwrap();
+
+    // The phone is logged out at its next request; the laptop is not.
+    phone.goto(&server.url("/app")).unwrap();
+    let url = phone.url().unwrap();
+    assert!(url.contains("/login?next="), "{url}");
+    laptop.goto(&server.url("/app")).unwrap();
+    assert_eq!(laptop.text(&laptop.wait_for("#user").unwrap()).unwrap(), "User");
+    drop((laptop, phone));
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}
