@@ -112,3 +112,69 @@ fn a_redis_outage_fails_closed_and_the_demo_recovers_when_redis_is_back() {
     drop(server);
     let _ = std::fs::remove_file(db);
 }
+
+/// `GET /account/sessions` as JSON: the user's sessions, newest first.
+fn sessions(client: &mut Client) -> Vec<serde_json::Value> {
+    let resp = client
+        .send(&Request::get("/account/sessions").header("Accept", "application/json"))
+        .expect("the sessions page answers");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json().expect("JSON")["sessions"]
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+#[test]
+fn sessions_listed_and_ended_on_one_server_end_on_the_other() {
+    let redis_url = require::redis_url();
+    if require::server(&redis_url).is_none() {
+        return;
+    }
+    let Some(database) = fresh_postgres("sessions") else {
+        return;
+    };
+    let env = [
+        ("DATABASE_URL", database.as_str()),
+        ("REDIS_URL", &redis_url),
+        ("IMIA_SECRET_KEY", SECRET),
+    ];
+    let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
+    let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+
+    // One user, logged in three times: twice through A, once through B.
+    let (mut laptop, mut tablet, mut phone) = (a.client(), a.client(), b.client());
+    for client in [&mut laptop, &mut tablet, &mut phone] {
+        login(client, "user@example.com");
+    }
+    // Both servers list the same sessions (at least these three: the index is in Redis).
+    let on_b = sessions(&mut phone);
+    assert!(on_b.len() >= 3, "{on_b:?}");
+    assert_eq!(on_b.iter().filter(|s| s["current"] == true).count(), 1);
+    let tablet_id = sessions(&mut tablet)
+        .into_iter()
+        .find(|s| s["current"] == true)
+        .expect("the tablet's own session")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        on_b.iter().any(|s| s["id"] == tablet_id.as_str()),
+        "B lists A's session"
+    );
+
+    // Ending A's tablet session through B logs the tablet out on A.
+    let resp = phone
+        .send(&Request::post(format!("/account/sessions/{tablet_id}/end")))
+        .unwrap();
+    assert_eq!(resp.status, 303, "{}", resp.text());
+    assert_eq!(state(&mut tablet), "anonymous");
+
+    // "End all other sessions" on A: the phone on B is logged out, the laptop stays.
+    let resp = laptop.send(&Request::post("/account/sessions/end-others")).unwrap();
+    assert_eq!(resp.status, 303, "{}", resp.text());
+    assert_eq!(state(&mut phone), "anonymous");
+    assert_eq!(state(&mut laptop), "authenticated");
+    let left = sessions(&mut laptop);
+    assert_eq!(left.len(), 1, "{left:?}");
+}
