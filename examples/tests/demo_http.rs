@@ -32,6 +32,7 @@ fn test_config(sessions: SessionBackend) -> DemoConfig {
         cookie_secure: false,
         // Cheap parameters keep the tests fast; the demo itself uses OWASP's.
         hasher: Argon2Hasher::builder().params(64, 1, 1).build().unwrap(),
+        redis_url: None,
         public_origin: None,
     }
 }

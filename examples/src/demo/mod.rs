@@ -33,21 +33,24 @@ use actix_web::{
     dev::{ServiceFactory, ServiceRequest, ServiceResponse},
     web,
 };
+#[cfg(feature = "redis")]
+use imia::throttle::RedisThrottle;
 use imia::{
     Authentication, Fallback, IntoAuthenticators, SecretKey, StrictSessionStore, TimeoutSessionStore,
     authenticator::{ApiKeyAuthenticator, BasicAuthenticator, SessionAuthenticator, TokenAuthenticator},
     csrf::{Origin, SameOrigin},
     impersonation::Impersonation,
-    login::{InMemoryThrottle, LoginManager},
+    login::LoginManager,
     password::Argon2Hasher,
     remember::RememberMe,
+    throttle::ThrottlePolicy,
 };
 
 pub mod pages;
 pub mod store;
 pub mod users;
 
-use store::StoreChoice;
+use store::{DemoThrottle, StoreChoice};
 use users::{DemoTokens, DemoUsers};
 
 /// The demo's remember-me handle.
@@ -89,6 +92,8 @@ pub struct DemoConfig {
     pub cookie_secure: bool,
     /// The password hasher.
     pub hasher: Argon2Hasher,
+    /// Redis for the login throttle (`REDIS_URL`); `None` keeps the throttle in the database.
+    pub redis_url: Option<String>,
     /// The origin browsers reach the demo by (`https://app.example`), from `PUBLIC_ORIGIN`;
     /// `None` derives it from each request (plain `http` and the `Host` header). State-changing
     /// requests from any other origin are refused.
@@ -125,6 +130,7 @@ impl DemoConfig {
             secret: var("IMIA_SECRET_KEY").map(|k| secret_from_env(&k)),
             cookie_secure: var("IMIA_COOKIE_SECURE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             hasher: Argon2Hasher::default(),
+            redis_url: var("REDIS_URL"),
             public_origin,
         })
     }
@@ -142,6 +148,7 @@ impl DemoConfig {
     ///     secret: None,
     ///     cookie_secure: false,
     ///     hasher: Argon2Hasher::default(),
+    ///     redis_url: None,
     ///     public_origin: Some("https://app.example".to_owned()),
     /// };
     /// assert!(config.public_origin_is_https());
@@ -184,7 +191,7 @@ pub struct Demo {
     store: StoreChoice,
     secret: SecretKey,
     cookie_secure: bool,
-    throttle: Arc<InMemoryThrottle>,
+    throttle: Arc<DemoThrottle>,
     csrf: SameOrigin,
 }
 
@@ -225,6 +232,27 @@ impl Demo {
         let cookie_secure = config.cookie_secure || config.public_origin_is_https();
         let (users, pool) = users::connect(&config.database_url, &config.hasher).await?;
         let tokens = pool.tokens();
+        let secret = config.secret.unwrap_or_else(|| {
+            tracing::warn!("IMIA_SECRET_KEY is not set: using a generated key; sessions will not survive a restart");
+            SecretKey::generate()
+        });
+        // Login throttling: 10 failures per username in 5 minutes, by the login form or HTTP
+        // Basic in any mix (one throttle guards every password check); per-address limits are
+        // off, since the demo's traffic all comes from loopback. Kept in Redis when REDIS_URL is
+        // set, else in the database: a lockout survives a restart and holds on every server.
+        // As many more attempts may be under way at once as the password hasher queues (64):
+        // parallel correct logins all get in, as with a throttle in memory, and a reached
+        // limit refuses every attempt.
+        let policy = ThrottlePolicy::new()
+            .per_username(10, Duration::from_secs(300))
+            .burst(imia::password::DEFAULT_MAX_QUEUE);
+        let throttle = Arc::new(match &config.redis_url {
+            #[cfg(feature = "redis")]
+            Some(url) => DemoThrottle::Redis(RedisThrottle::new(RedisThrottle::redis_pool(url)?, &secret, policy)),
+            #[cfg(not(feature = "redis"))]
+            Some(_) => return Err("REDIS_URL is set: build with `--features redis`".into()),
+            None => pool.throttle(&secret, policy),
+        });
         let store = match config.sessions {
             SessionBackend::Database => StoreChoice::Database(pool),
             SessionBackend::Cookie => StoreChoice::Cookie,
@@ -233,14 +261,6 @@ impl Demo {
             #[cfg(not(feature = "redis"))]
             SessionBackend::Redis(_) => return Err("REDIS_URL is set: build with `--features redis`".into()),
         };
-        let secret = config.secret.unwrap_or_else(|| {
-            tracing::warn!("IMIA_SECRET_KEY is not set: using a generated key; sessions will not survive a restart");
-            SecretKey::generate()
-        });
-        // Login throttling: 10 failures per username in 5 minutes, by the login form or HTTP
-        // Basic in any mix (one throttle guards every password check); per-address limits are
-        // off, since the demo's traffic all comes from loopback.
-        let throttle = Arc::new(InMemoryThrottle::new().per_username(10, Duration::from_secs(300)));
         // Remember-me: `imia_remember`, 30 days, rotated on use; revoked on logout and when the
         // password changes; bound to the password it was issued under.
         let remember = RememberMe::new(users.clone(), tokens, secret.clone())

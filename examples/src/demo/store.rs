@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use actix_session::storage::{CookieSessionStore, LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
 use imia::{
-    diesel::DieselSessionStore,
+    diesel::{DieselSessionStore, DieselThrottle},
     error::ProviderError,
     sessions::{SessionIndex, SessionInfo},
+    throttle::{Attempt, LoginThrottle},
 };
 
 use super::users::DemoPool;
@@ -57,6 +58,61 @@ impl std::fmt::Debug for StoreChoice {
             Self::Redis(_) => "Redis",
             Self::Cookie => "Cookie",
         })
+    }
+}
+
+/// Where the demo counts failed logins: its database, or Redis (`REDIS_URL`). Either way a
+/// lockout survives a restart and holds on every server that shares the store.
+#[non_exhaustive]
+pub enum DemoThrottle {
+    /// In the SQLite database.
+    Sqlite(DieselThrottle<imia::diesel::SqliteConnection>),
+    /// In PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(DieselThrottle<diesel_async::AsyncPgConnection>),
+    /// In MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
+    Mysql(DieselThrottle<diesel_async::AsyncMysqlConnection>),
+    /// In Redis.
+    #[cfg(feature = "redis")]
+    Redis(imia::throttle::RedisThrottle),
+}
+
+macro_rules! each_throttle {
+    ($self:expr, $t:ident => $body:expr) => {
+        match $self {
+            DemoThrottle::Sqlite($t) => $body,
+            #[cfg(feature = "postgres")]
+            DemoThrottle::Postgres($t) => $body,
+            #[cfg(feature = "mysql")]
+            DemoThrottle::Mysql($t) => $body,
+            #[cfg(feature = "redis")]
+            DemoThrottle::Redis($t) => $body,
+        }
+    };
+}
+
+impl LoginThrottle for DemoThrottle {
+    async fn allow(&self, attempt: Attempt<'_>) -> Result<bool, ProviderError> {
+        each_throttle!(self, t => t.allow(attempt).await)
+    }
+
+    async fn failed(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
+        each_throttle!(self, t => t.failed(attempt).await)
+    }
+
+    async fn succeeded(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
+        each_throttle!(self, t => t.succeeded(attempt).await)
+    }
+
+    async fn abandoned(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
+        each_throttle!(self, t => t.abandoned(attempt).await)
+    }
+}
+
+impl std::fmt::Debug for DemoThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoThrottle")
     }
 }
 

@@ -195,7 +195,19 @@ impl RememberStore for DemoTokens {
 }
 
 impl DemoPool {
-    /// The remember-me token store over this pool.
+    /// The login throttle in this database (table `imia_login_throttle`).
+    pub fn throttle(&self, secret: &imia::SecretKey, policy: imia::throttle::ThrottlePolicy) -> super::DemoThrottle {
+        use imia::diesel::DieselThrottle;
+        match self {
+            Self::Sqlite(pool) => super::DemoThrottle::Sqlite(DieselThrottle::new(pool.clone(), secret, policy)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool) => super::DemoThrottle::Postgres(DieselThrottle::new(pool.clone(), secret, policy)),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(pool) => super::DemoThrottle::Mysql(DieselThrottle::new(pool.clone(), secret, policy)),
+        }
+    }
+
+    /// The remember-me token store in the same database.
     pub fn tokens(&self) -> DemoTokens {
         match self {
             Self::Sqlite(pool) => DemoTokens::Sqlite(imia::diesel::DieselRememberStore::new(pool.clone())),

@@ -1,6 +1,6 @@
 //! HTTP Basic authentication (RFC 7617).
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use actix_web::HttpRequest;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
@@ -14,7 +14,7 @@ use crate::{
     error::AuthError,
     password::{PasswordError, PasswordVerifier, check_password, spend_one_check},
     provider::UserProvider,
-    throttle::{Attempt, DynThrottle, LoginThrottle},
+    throttle::{Admission, Attempt, DynThrottle, LoginThrottle},
     user::UserLike,
 };
 
@@ -70,7 +70,7 @@ pub struct BasicAuthenticator<P, V> {
     challenge: Challenge,
     max_len: usize,
     cache: Option<VerifiedCache>,
-    throttle: Option<Box<dyn DynThrottle>>,
+    throttle: Option<Arc<dyn DynThrottle>>,
 }
 
 impl<P, V> BasicAuthenticator<P, V> {
@@ -108,7 +108,7 @@ impl<P, V> BasicAuthenticator<P, V> {
     /// ```
     #[must_use]
     pub fn throttle(mut self, throttle: impl LoginThrottle) -> Self {
-        self.throttle = Some(Box::new(throttle));
+        self.throttle = Some(Arc::new(throttle));
         self
     }
 
@@ -335,9 +335,8 @@ where
             username,
             addr: req.peer_addr().map(|a| a.ip()),
         };
-        if let Some(throttle) = &self.throttle
-            && !throttle.allow_dyn(attempt).await?
-        {
+        let admission = Admission::ask(self.throttle.as_ref(), attempt).await?;
+        if admission.is_refused() {
             // Locked: answered like a wrong password, after the same work.
             spend_one_check(&self.verifier, password).await.map_err(hasher_error)?;
             return Ok(Outcome::Rejected(Rejection::invalid("wrong password")));
@@ -353,9 +352,7 @@ where
                 if cache.contains(&tag) {
                     // A success like any other: a shared throttle gives back the place
                     // `allow` took.
-                    if let Some(throttle) = &self.throttle {
-                        throttle.succeeded_dyn(attempt).await?;
-                    }
+                    admission.succeeded().await?;
                     return Ok(super::accept(user, "unknown user"));
                 }
                 Some(tag)
@@ -365,12 +362,10 @@ where
         let matched = check_password(&self.verifier, user.as_ref(), password)
             .await
             .map_err(hasher_error)?;
-        if let Some(throttle) = &self.throttle {
-            if matched {
-                throttle.succeeded_dyn(attempt).await?;
-            } else {
-                throttle.failed_dyn(attempt).await?;
-            }
+        if matched {
+            admission.succeeded().await?;
+        } else {
+            admission.failed().await?;
         }
         if let (Some(cache), Some(tag), true) = (&self.cache, tag, matched) {
             cache.insert(tag);

@@ -45,7 +45,7 @@ use crate::{
     provider::UserProvider,
     session_state::{establish, renew_fingerprint, session_user_id},
     sessions::{DynSessionIndex, SessionIndex},
-    throttle::DynThrottle,
+    throttle::{Admission, DynThrottle},
     user::UserLike,
 };
 
@@ -94,7 +94,7 @@ struct Inner<P: UserProvider, H> {
     hasher: H,
     secret: SecretKey,
     guards: Vec<Box<dyn DynGuard<P::User>>>,
-    throttle: Option<Box<dyn DynThrottle>>,
+    throttle: Option<Arc<dyn DynThrottle>>,
     remember: Option<Box<dyn crate::remember::RevokeTokens>>,
     sessions: Option<Box<dyn DynSessionIndex>>,
     max_sessions: Option<usize>,
@@ -167,7 +167,7 @@ impl<P: UserProvider, H> LoginManagerBuilder<P, H> {
     /// [`BasicAuthenticator`](crate::authenticator::BasicAuthenticator) uses too, so that both
     /// count towards one lockout (see [`throttle`](crate::throttle)).
     pub fn throttle(mut self, throttle: impl LoginThrottle) -> Self {
-        self.inner.throttle = Some(Box::new(throttle));
+        self.inner.throttle = Some(Arc::new(throttle));
         self
     }
 
@@ -261,9 +261,8 @@ where
             username,
             addr: req.peer_addr().map(|a| a.ip()),
         };
-        if let Some(throttle) = &inner.throttle
-            && !throttle.allow_dyn(attempt).await?
-        {
+        let admission = Admission::ask(inner.throttle.as_ref(), attempt).await?;
+        if admission.is_refused() {
             // Indistinguishable from a wrong password, down to the work done.
             spend_one_check(&inner.hasher, password).await?;
             tracing::warn!(username.tag = %inner.secret.log_tag(username), "login throttled");
@@ -279,16 +278,12 @@ where
         let user = match (check_password(&inner.hasher, user.as_ref(), password).await?, user) {
             (true, Some(user)) => user,
             _ => {
-                if let Some(throttle) = &inner.throttle {
-                    throttle.failed_dyn(attempt).await?;
-                }
+                admission.failed().await?;
                 tracing::info!(username.tag = %inner.secret.log_tag(username), "login failed");
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        if let Some(throttle) = &inner.throttle {
-            throttle.succeeded_dyn(attempt).await?;
-        }
+        admission.succeeded().await?;
         let mut fingerprinted = user.hashed_password().to_owned();
         if inner.hasher.needs_rehash(&fingerprinted) {
             match self.store_new_hash(&user, password).await {
@@ -377,21 +372,16 @@ where
             username: &user.username().unwrap_or_else(|| user.id()),
             addr: req.peer_addr().map(|a| a.ip()),
         };
-        if let Some(throttle) = &inner.throttle
-            && !throttle.allow_dyn(attempt).await?
-        {
+        let admission = Admission::ask(inner.throttle.as_ref(), attempt).await?;
+        if admission.is_refused() {
             spend_one_check(&inner.hasher, current).await?;
             return Err(LoginError::InvalidCredentials);
         }
         if !check_password(&inner.hasher, Some(user), current).await? {
-            if let Some(throttle) = &inner.throttle {
-                throttle.failed_dyn(attempt).await?;
-            }
+            admission.failed().await?;
             return Err(LoginError::InvalidCredentials);
         }
-        if let Some(throttle) = &inner.throttle {
-            throttle.succeeded_dyn(attempt).await?;
-        }
+        admission.succeeded().await?;
         if new.is_empty() {
             return Err(LoginError::InvalidNewPassword);
         }

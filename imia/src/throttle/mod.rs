@@ -153,6 +153,13 @@ pub trait LoginThrottle: Send + Sync + 'static {
     fn failed(&self, attempt: Attempt<'_>) -> impl Future<Output = Result<(), ProviderError>>;
     /// Records a successful login (which may reset the counters).
     fn succeeded(&self, attempt: Attempt<'_>) -> impl Future<Output = Result<(), ProviderError>>;
+    /// An allowed attempt that ended without a verdict: its request was cancelled (the client
+    /// went away) or failed on the way (a store error). Throttles that hold a place for attempts
+    /// in flight give it back; the default does nothing.
+    fn abandoned(&self, attempt: Attempt<'_>) -> impl Future<Output = Result<(), ProviderError>> {
+        let _ = attempt;
+        async { Ok(()) }
+    }
 }
 
 impl<T: LoginThrottle> LoginThrottle for Arc<T> {
@@ -165,6 +172,9 @@ impl<T: LoginThrottle> LoginThrottle for Arc<T> {
     fn succeeded(&self, attempt: Attempt<'_>) -> impl Future<Output = Result<(), ProviderError>> {
         (**self).succeeded(attempt)
     }
+    fn abandoned(&self, attempt: Attempt<'_>) -> impl Future<Output = Result<(), ProviderError>> {
+        (**self).abandoned(attempt)
+    }
 }
 
 /// A [`LoginThrottle`] behind a box, as kept by the login manager and the Basic authenticator.
@@ -172,6 +182,7 @@ pub(crate) trait DynThrottle: Send + Sync {
     fn allow_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, Result<bool, ProviderError>>;
     fn failed_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, Result<(), ProviderError>>;
     fn succeeded_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, Result<(), ProviderError>>;
+    fn abandoned_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, Result<(), ProviderError>>;
 }
 
 impl<T: LoginThrottle> DynThrottle for T {
@@ -183,6 +194,130 @@ impl<T: LoginThrottle> DynThrottle for T {
     }
     fn succeeded_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(self.succeeded(attempt))
+    }
+    fn abandoned_dyn<'a>(&'a self, attempt: Attempt<'a>) -> LocalBoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.abandoned(attempt))
+    }
+}
+
+/// What a throttle said of an attempt about to check a password.
+pub(crate) enum Admission {
+    /// No throttle: nothing to report.
+    Unthrottled,
+    /// Allowed: report the verdict through the reservation.
+    Allowed(Reservation),
+    /// Refused: the attempt must fail like a wrong password.
+    Refused,
+}
+
+impl Admission {
+    /// Asks `throttle`, if there is one, to allow `attempt`.
+    pub(crate) async fn ask(
+        throttle: Option<&Arc<dyn DynThrottle>>,
+        attempt: Attempt<'_>,
+    ) -> Result<Self, ProviderError> {
+        let Some(throttle) = throttle else {
+            return Ok(Self::Unthrottled);
+        };
+        Ok(if throttle.allow_dyn(attempt).await? {
+            Self::Allowed(Reservation::new(throttle, attempt))
+        } else {
+            Self::Refused
+        })
+    }
+
+    /// Whether the throttle refused the attempt.
+    pub(crate) fn is_refused(&self) -> bool {
+        matches!(self, Self::Refused)
+    }
+
+    /// Reports a failed password check.
+    pub(crate) async fn failed(self) -> Result<(), ProviderError> {
+        match self {
+            Self::Allowed(reservation) => reservation.failed().await,
+            Self::Unthrottled | Self::Refused => Ok(()),
+        }
+    }
+
+    /// Reports a successful password check.
+    pub(crate) async fn succeeded(self) -> Result<(), ProviderError> {
+        match self {
+            Self::Allowed(reservation) => reservation.succeeded().await,
+            Self::Unthrottled | Self::Refused => Ok(()),
+        }
+    }
+}
+
+/// The place an allowed attempt holds in a throttle until it reports a verdict
+/// ([`LoginThrottle::failed`] or [`LoginThrottle::succeeded`]). Dropped without one (the
+/// request was cancelled, or failed on the way), it tells the throttle the attempt was
+/// [abandoned](LoginThrottle::abandoned), in a task of its own, so that an attempt a client
+/// walked away from does not keep its place until it lapses.
+pub(crate) struct Reservation {
+    throttle: Arc<dyn DynThrottle>,
+    username: String,
+    addr: Option<std::net::IpAddr>,
+    armed: bool,
+}
+
+impl Reservation {
+    /// The place `attempt` was just allowed in `throttle`.
+    pub(crate) fn new(throttle: &Arc<dyn DynThrottle>, attempt: Attempt<'_>) -> Self {
+        Self {
+            throttle: Arc::clone(throttle),
+            username: attempt.username.to_owned(),
+            addr: attempt.addr,
+            armed: true,
+        }
+    }
+
+    fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            username: &self.username,
+            addr: self.addr,
+        }
+    }
+
+    /// Reports a failed password check.
+    pub(crate) async fn failed(mut self) -> Result<(), ProviderError> {
+        self.armed = false;
+        self.throttle.failed_dyn(self.attempt()).await
+    }
+
+    /// Reports a successful password check.
+    pub(crate) async fn succeeded(mut self) -> Result<(), ProviderError> {
+        self.armed = false;
+        self.throttle.succeeded_dyn(self.attempt()).await
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (throttle, username, addr) = (
+            Arc::clone(&self.throttle),
+            std::mem::take(&mut self.username),
+            self.addr,
+        );
+        let release = async move {
+            let attempt = Attempt {
+                username: &username,
+                addr,
+            };
+            if let Err(err) = throttle.abandoned_dyn(attempt).await {
+                tracing::warn!(error.display = %err, "could not give an abandoned attempt's place back; it lapses");
+            }
+        };
+        // Only on an actix (tokio local) runtime; elsewhere, or while it shuts down, the place
+        // lapses by itself after the throttle's in-flight timeout.
+        if actix_rt::System::try_current().is_some() {
+            let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| actix_rt::spawn(release)));
+            if spawned.is_err() {
+                tracing::debug!("no runtime to give an abandoned attempt's place back; it lapses");
+            }
+        }
     }
 }
 

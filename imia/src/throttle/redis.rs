@@ -63,6 +63,12 @@ elseif op == 'failed' then
     redis.call('PEXPIRE', KEYS[2 * i - 1], arg(i, 3))
   end
   return 1
+elseif op == 'abandoned' then
+  for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[2 * i], '-inf', pending_cutoff)
+    redis.call('ZPOPMIN', KEYS[2 * i])
+  end
+  return 1
 elseif op == 'succeeded' then
   for i = 1, n do
     if arg(i, 4) == '1' then
@@ -160,6 +166,7 @@ enum Op {
     Allow,
     Failed,
     Succeeded,
+    Abandoned,
 }
 
 impl RedisThrottle {
@@ -259,6 +266,7 @@ impl RedisThrottle {
             Op::Allow => "allow",
             Op::Failed => "failed",
             Op::Succeeded => "succeeded",
+            Op::Abandoned => "abandoned",
         };
         command
             .arg(op)
@@ -290,6 +298,10 @@ impl LoginThrottle for RedisThrottle {
 
     async fn succeeded(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
         self.run(Op::Succeeded, attempt).await.map(drop)
+    }
+
+    async fn abandoned(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
+        self.run(Op::Abandoned, attempt).await.map(drop)
     }
 }
 

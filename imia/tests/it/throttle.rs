@@ -253,6 +253,19 @@ async fn a_burst_lets_parallel_attempts_start_but_not_past_a_reached_limit<S: Sh
     );
 }
 
+/// An attempt abandoned without a verdict (its request was cancelled) gives its place back at
+/// once, and counts as no failure.
+async fn an_abandoned_attempt_gives_its_place_back<S: Shared>(s: &S) {
+    let policy = ThrottlePolicy::new().per_username(1, Duration::from_secs(60));
+    let (a, b) = (s.throttle(policy), s.throttle(policy));
+    assert!(a.allow(from("cid", A)).await.unwrap());
+    assert!(!b.allow(from("cid", A)).await.unwrap(), "the place is taken");
+    a.abandoned(from("cid", A)).await.unwrap();
+    assert!(b.allow(from("cid", A)).await.unwrap(), "given back, on every server");
+    b.failed(from("cid", A)).await.unwrap();
+    assert!(!a.allow(from("cid", A)).await.unwrap(), "one failure: the limit");
+}
+
 /// An allowed attempt that never reports back (its request failed) gives its place back
 /// after `in_flight`.
 async fn places_in_flight_lapse<S: Shared>(s: &S) {
@@ -339,6 +352,7 @@ macro_rules! throttle_suite {
                 two_servers_share_one_lockout,
                 parallel_attempts_never_exceed_the_limit,
                 a_burst_lets_parallel_attempts_start_but_not_past_a_reached_limit,
+                an_abandoned_attempt_gives_its_place_back,
                 places_in_flight_lapse,
                 expired_counters_are_removed,
                 nothing_typed_is_stored,

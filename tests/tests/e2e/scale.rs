@@ -6,6 +6,7 @@
 //! `redis://127.0.0.1:6379`) and `redis-server` for the outage test. Missing ones skip the test
 //! with a message, except under `CI=true`, where they fail it.
 
+use base64::Engine as _;
 use imia_tests::{
     faults::RedisServer,
     http::{Client, Request},
@@ -177,4 +178,64 @@ fn sessions_listed_and_ended_on_one_server_end_on_the_other() {
     assert_eq!(state(&mut laptop), "authenticated");
     let left = sessions(&mut laptop);
     assert_eq!(left.len(), 1, "{left:?}");
+}
+
+/// Ten wrong passwords for `user` on `a` lock it on `b` too: the right password is then refused
+/// there like a wrong one.
+fn a_lockout_on_one_server_holds_on_the_other(a: &ExampleServer, b: &ExampleServer, user: &str) {
+    // The user can log in on B to begin with.
+    login(&mut b.client(), user);
+    let mut guesser = a.client();
+    for _ in 0..10 {
+        let resp = guesser
+            .send(&Request::post("/login").form(&[("username", user), ("password", "not-the-password")]))
+            .expect("login answers");
+        assert_eq!(resp.status, 200, "a wrong password shows the form again");
+    }
+    let mut owner = b.client();
+    let resp = owner
+        .send(&Request::post("/login").form(&[("username", user), ("password", "password")]))
+        .expect("login answers");
+    assert_eq!(resp.status, 200, "locked on B by failures on A: {}", resp.text());
+    assert!(resp.text().contains("Invalid e-mail or password."));
+    // Another user is not locked.
+    login(&mut owner, "root@example.com");
+}
+
+#[test]
+fn a_lockout_holds_on_every_server_sharing_redis() {
+    let redis_url = require::redis_url();
+    if require::server(&redis_url).is_none() {
+        return;
+    }
+    let Some(database) = fresh_postgres("lock_redis") else {
+        return;
+    };
+    // A secret key of this run's own: the Redis counters (keyed by it) outlive the test and
+    // must not lock the user for the other tests that share this Redis.
+    let secret = base64::engine::general_purpose::STANDARD.encode(format!(
+        "imia-lockout-test-secret-key-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
+    let env = [
+        ("DATABASE_URL", database.as_str()),
+        ("REDIS_URL", &redis_url),
+        ("IMIA_SECRET_KEY", secret.as_str()),
+    ];
+    let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
+    let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+    a_lockout_on_one_server_holds_on_the_other(&a, &b, "user@example.com");
+}
+
+#[test]
+fn a_lockout_holds_on_every_server_sharing_postgres() {
+    let Some(database) = fresh_postgres("lock_pg") else {
+        return;
+    };
+    // No Redis: sessions and the throttle both live in PostgreSQL.
+    let env = [("DATABASE_URL", database.as_str()), ("IMIA_SECRET_KEY", SECRET)];
+    let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
+    let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+    a_lockout_on_one_server_holds_on_the_other(&a, &b, "user@example.com");
 }

@@ -220,6 +220,7 @@ pub(super) enum Op {
     Allow,
     Failed,
     Succeeded,
+    Abandoned,
 }
 
 impl<C> DieselThrottle<C>
@@ -281,11 +282,38 @@ where
     }
 
     /// Runs `op` for the counters of `attempt`; for [`Op::Allow`], whether it is allowed.
+    ///
+    /// On an actix runtime the operation runs in a task of its own, to completion even when the
+    /// request that asked is cancelled (its client went away): an SQLite operation dropped
+    /// half-way panics in diesel-async's sync wrapper, and a place `allow` took for a request
+    /// that never hears of it is given back at once instead of lapsing.
     async fn run(&self, op: Op, attempt: Attempt<'_>) -> Result<bool, ProviderError> {
         let counters = self.keys.counters(&self.policy, attempt);
         if counters.is_empty() {
             return Ok(true);
         }
+        if actix_rt::System::try_current().is_none() {
+            return self.run_counters(op, &counters).await;
+        }
+        let this = self.clone();
+        let (answer, asked) = tokio::sync::oneshot::channel();
+        actix_rt::spawn(async move {
+            let result = this.run_counters(op, &counters).await;
+            if let Err(Ok(true)) = answer.send(result)
+                && op == Op::Allow
+                && let Err(err) = this.run_counters(Op::Abandoned, &counters).await
+            {
+                tracing::warn!(error.display = %err, "could not give a cancelled attempt's place back; it lapses");
+            }
+        });
+        asked
+            .await
+            .unwrap_or_else(|_| Err(ProviderError::unavailable("the login throttle's task ended")))
+    }
+
+    /// Runs `op` for `counters` in the database.
+    async fn run_counters(&self, op: Op, counters: &[Counter]) -> Result<bool, ProviderError> {
+        let counters = counters.to_vec();
         let now = now_millis();
         let (allowed, wrote) = self
             .within(async {
@@ -443,6 +471,10 @@ where
 
     async fn succeeded(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
         self.run(Op::Succeeded, attempt).await.map(drop)
+    }
+
+    async fn abandoned(&self, attempt: Attempt<'_>) -> Result<(), ProviderError> {
+        self.run(Op::Abandoned, attempt).await.map(drop)
     }
 }
 

@@ -95,6 +95,12 @@ pub(super) fn apply(op: Op, counters: &[Counter], entries: &mut [Entries], now: 
             }
             true
         }
+        Op::Abandoned => {
+            for entry in entries.iter_mut() {
+                entry.release();
+            }
+            true
+        }
         Op::Succeeded => {
             for (counter, entry) in counters.iter().zip(entries.iter_mut()) {
                 if counter.clears_on_success {
@@ -216,6 +222,21 @@ mod tests {
         );
         assert_eq!(e.pending.len(), 2);
         assert!(!allow(&mut e, 7), "a reached limit refuses, burst or not");
+    }
+
+    #[test]
+    fn an_abandoned_attempt_gives_its_place_back_and_counts_nothing() {
+        let c = counter(1, 60_000, true);
+        let mut e = Entries::default();
+        let one = std::slice::from_ref(&c);
+        assert!(apply(Op::Allow, one, std::slice::from_mut(&mut e), 0, IN_FLIGHT));
+        assert!(
+            !apply(Op::Allow, one, std::slice::from_mut(&mut e), 1, IN_FLIGHT),
+            "the place is taken"
+        );
+        apply(Op::Abandoned, one, std::slice::from_mut(&mut e), 2, IN_FLIGHT);
+        assert!(e.is_empty(), "no failure recorded");
+        assert!(apply(Op::Allow, one, std::slice::from_mut(&mut e), 3, IN_FLIGHT));
     }
 
     #[test]
