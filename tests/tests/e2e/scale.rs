@@ -225,11 +225,12 @@ fn a_lockout_holds_on_every_server_sharing_redis() {
     ];
     let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
     let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+
     a_lockout_on_one_server_holds_on_the_other(&a, &b, "user@example.com");
 }
 
 #[test]
-fn a_lockout_holds_on_every_server_sharing_postgres() {
+fn sessions_and_lockouts_hold_on_every_server_sharing_postgres() {
     let Some(database) = fresh_postgres("lock_pg") else {
         return;
     };
@@ -237,5 +238,16 @@ fn a_lockout_holds_on_every_server_sharing_postgres() {
     let env = [("DATABASE_URL", database.as_str()), ("IMIA_SECRET_KEY", SECRET)];
     let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
     let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+
+    // Sessions in PostgreSQL: "end all other sessions" on A logs the user out on B.
+    let (mut on_a, mut on_b) = (a.client(), b.client());
+    login(&mut on_a, "root@example.com");
+    login(&mut on_b, "root@example.com");
+    assert_eq!(sessions(&mut on_b).len(), 2, "B lists A's session");
+    let resp = on_a.send(&Request::post("/account/sessions/end-others")).unwrap();
+    assert_eq!(resp.status, 303, "{}", resp.text());
+    assert_eq!(state(&mut on_b), "anonymous");
+    assert_eq!(state(&mut on_a), "authenticated");
+
     a_lockout_on_one_server_holds_on_the_other(&a, &b, "user@example.com");
 }
