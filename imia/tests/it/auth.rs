@@ -413,3 +413,43 @@ async fn a_handle_that_is_not_registered_is_a_logged_500() {
 async fn errors_of_the_handle_answer_with_their_status() {
     assert_eq!(LoginError::Impersonating.error_response().status(), 403);
 }
+
+/// With `max_sessions(2)`, a third login ends the user's least recently used session.
+#[cfg(feature = "sqlite")]
+#[actix_web::test]
+async fn a_session_limit_ends_the_least_recently_used_session() {
+    use imia::diesel::{DieselSessionStore, PoolOptions, SqliteConnection, migrations, sqlite_pool};
+
+    let path = crate::servers::fresh_sqlite("max_sessions");
+    let pool = sqlite_pool(&path, &PoolOptions::default()).unwrap();
+    migrations::run(&pool).await.unwrap();
+    let store = DieselSessionStore::<SqliteConnection>::new(pool);
+    let setup = Setup::new();
+    let logins = LoginManager::builder(setup.users.clone(), InsecurePlaintextVerifier, secret())
+        .sessions(store.clone())
+        .max_sessions(2)
+        .build();
+    let app = atest::init_service(
+        App::new()
+            .app_data(logins.handle())
+            .wrap(Authentication::new(SessionAuthenticator::new(
+                setup.users.clone(),
+                secret(),
+            )))
+            .wrap(SessionMiddleware::new(store, Key::generate()))
+            .route("/login", web::post().to(login))
+            .route("/me", web::get().to(me)),
+    )
+    .await;
+    let first = session_of(&send(&app, form("/login", "username=bob&password=secret-b")).await);
+    let second = session_of(&send(&app, form("/login", "username=bob&password=secret-b")).await);
+    assert_eq!(who(&app, &first).await, "bob");
+    let third = session_of(&send(&app, form("/login", "username=bob&password=secret-b")).await);
+    assert_eq!(
+        who(&app, &first).await,
+        "anonymous",
+        "the least recently used one ended"
+    );
+    assert_eq!(who(&app, &second).await, "bob");
+    assert_eq!(who(&app, &third).await, "bob");
+}
