@@ -8,12 +8,9 @@ use std::{
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key};
 use actix_web::cookie::time::Duration as Ttl;
-use imia::{
-    sessions::{RedisSessionIndex, SessionIndex as _},
-    throttle::RedisThrottle,
-};
+use imia::sessions::{RedisSessionIndex, SessionIndex as _};
 
-use crate::servers::{redis_url, unavailable, unique_name};
+use crate::servers::unique_name;
 
 /// A session store in memory: what the index wraps (actix-session's Redis store in the demo).
 #[derive(Clone, Default)]
@@ -62,17 +59,7 @@ fn login(user: &str, handle: &str, created_ms: i64) -> HashMap<String, String> {
 
 /// An index under a prefix of its own, or `None` (skipped) when Redis does not answer.
 async fn fixture(name: &str) -> Option<(RedisSessionIndex<Memory>, Memory)> {
-    let pool = RedisThrottle::redis_pool(&redis_url()).unwrap();
-    let ping = async {
-        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        ::redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    if let Err(e) = ping.await {
-        return unavailable("Redis", e);
-    }
+    let pool = crate::servers::redis_pool().await?;
     let memory = Memory::default();
     let index = RedisSessionIndex::new(memory.clone(), pool).prefix(&format!("{}:", unique_name(name)));
     Some((index, memory))

@@ -30,6 +30,24 @@ pub(crate) fn redis_url() -> String {
     std::env::var("IMIA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// A pool of connections to the test Redis that answered a `PING`, or `None` (skipped outside
+/// CI, a failure under it) when Redis does not answer.
+#[cfg(feature = "redis")]
+pub(crate) async fn redis_pool() -> Option<deadpool_redis::Pool> {
+    let pool = imia::throttle::RedisThrottle::redis_pool(&redis_url()).unwrap();
+    let ping = async {
+        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match ping.await {
+        Ok(_) => Some(pool),
+        Err(e) => unavailable("Redis", e),
+    }
+}
+
 /// Whether we run under CI, where a missing server is a failure.
 pub(crate) fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -407,7 +407,7 @@ mod redis_store {
     use imia::throttle::{RedisThrottle, ThrottlePolicy};
 
     use super::*;
-    use crate::servers::{redis_url, unavailable, unique_name};
+    use crate::servers::{redis_url, unique_name};
 
     pub(super) struct RedisStore {
         url: String,
@@ -418,17 +418,7 @@ mod redis_store {
     /// A Redis store under a prefix of its own, or `None` (skipped) when Redis does not answer.
     pub(super) async fn fixture(name: &str) -> Option<RedisStore> {
         let url = redis_url();
-        let pool = RedisThrottle::redis_pool(&url).unwrap();
-        let ping = async {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            ::redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        if let Err(e) = ping.await {
-            return unavailable("Redis", e);
-        }
+        let pool = crate::servers::redis_pool().await?;
         let prefix = format!("{}:", unique_name(&name[..name.len().min(20)]));
         Some(RedisStore { url, prefix, pool })
     }

@@ -32,23 +32,28 @@ fn state(client: &mut Client) -> String {
         .to_owned()
 }
 
-#[test]
-fn two_servers_share_sessions_through_redis_and_users_through_postgres() {
+/// Two demo servers on a fresh PostgreSQL database (named after `tag`) and the test Redis,
+/// with `secret`, started one after the other (the first creates and seeds the tables); `None`
+/// (skipped outside CI) when a server is missing.
+fn two_demos_on_redis_and_postgres(tag: &str, secret: &str) -> Option<(ExampleServer, ExampleServer)> {
     let redis_url = require::redis_url();
-    if require::server(&redis_url).is_none() {
-        return;
-    }
-    let Some(database) = fresh_postgres("scale") else {
-        return;
-    };
+    require::server(&redis_url)?;
+    let database = fresh_postgres(tag)?;
     let env = [
         ("DATABASE_URL", database.as_str()),
         ("REDIS_URL", &redis_url),
-        ("IMIA_SECRET_KEY", SECRET),
+        ("IMIA_SECRET_KEY", secret),
     ];
-    // One after the other: the first creates and seeds the tables.
     let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
     let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
+    Some((a, b))
+}
+
+#[test]
+fn two_servers_share_sessions_through_redis_and_users_through_postgres() {
+    let Some((a, b)) = two_demos_on_redis_and_postgres("scale", SECRET) else {
+        return;
+    };
 
     let mut on_a = a.client();
     login(&mut on_a, "root@example.com");
@@ -128,20 +133,9 @@ fn sessions(client: &mut Client) -> Vec<serde_json::Value> {
 
 #[test]
 fn sessions_listed_and_ended_on_one_server_end_on_the_other() {
-    let redis_url = require::redis_url();
-    if require::server(&redis_url).is_none() {
-        return;
-    }
-    let Some(database) = fresh_postgres("sessions") else {
+    let Some((a, b)) = two_demos_on_redis_and_postgres("sessions", SECRET) else {
         return;
     };
-    let env = [
-        ("DATABASE_URL", database.as_str()),
-        ("REDIS_URL", &redis_url),
-        ("IMIA_SECRET_KEY", SECRET),
-    ];
-    let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
-    let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
 
     // One user, logged in three times: twice through A, once through B.
     let (mut laptop, mut tablet, mut phone) = (a.client(), a.client(), b.client());
@@ -204,13 +198,6 @@ fn a_lockout_on_one_server_holds_on_the_other(a: &ExampleServer, b: &ExampleServ
 
 #[test]
 fn a_lockout_holds_on_every_server_sharing_redis() {
-    let redis_url = require::redis_url();
-    if require::server(&redis_url).is_none() {
-        return;
-    }
-    let Some(database) = fresh_postgres("lock_redis") else {
-        return;
-    };
     // A secret key of this run's own: the Redis counters (keyed by it) outlive the test and
     // must not lock the user for the other tests that share this Redis.
     let secret = base64::engine::general_purpose::STANDARD.encode(format!(
@@ -218,14 +205,9 @@ fn a_lockout_holds_on_every_server_sharing_redis() {
         std::process::id(),
         std::time::SystemTime::now()
     ));
-    let env = [
-        ("DATABASE_URL", database.as_str()),
-        ("REDIS_URL", &redis_url),
-        ("IMIA_SECRET_KEY", secret.as_str()),
-    ];
-    let a = ExampleServer::start_with_env("demo", &env).expect("server A starts");
-    let b = ExampleServer::start_with_env("demo", &env).expect("server B starts");
-
+    let Some((a, b)) = two_demos_on_redis_and_postgres("lock_redis", &secret) else {
+        return;
+    };
     a_lockout_on_one_server_holds_on_the_other(&a, &b, "user@example.com");
 }
 
