@@ -234,12 +234,37 @@ impl RedisThrottle {
     }
 
     /// Runs `op` for the counters of `attempt`; `true` when the script answered 1.
+    ///
+    /// On an actix runtime the script runs in a task of its own, to completion even when the
+    /// request that asked is cancelled, and a place `allow` took for a request that never hears
+    /// of it is given back at once instead of lapsing.
     async fn run(&self, op: Op, attempt: Attempt<'_>) -> Result<bool, ProviderError> {
         let counters = self.keys.counters(&self.policy, attempt);
         if counters.is_empty() {
             return Ok(true);
         }
-        let command = self.command(op, &counters, now_millis());
+        if actix_rt::System::try_current().is_none() {
+            return self.run_counters(op, &counters).await;
+        }
+        let this = self.clone();
+        let (answer, asked) = tokio::sync::oneshot::channel();
+        actix_rt::spawn(async move {
+            let result = this.run_counters(op, &counters).await;
+            if let Err(Ok(true)) = answer.send(result)
+                && matches!(op, Op::Allow)
+                && let Err(err) = this.run_counters(Op::Abandoned, &counters).await
+            {
+                tracing::warn!(error.display = %err, "could not give a cancelled attempt's place back; it lapses");
+            }
+        });
+        asked
+            .await
+            .unwrap_or_else(|_| Err(ProviderError::unavailable("the login throttle's task ended")))
+    }
+
+    /// Runs the script for `op` on `counters`.
+    async fn run_counters(&self, op: Op, counters: &[Counter]) -> Result<bool, ProviderError> {
+        let command = self.command(op, counters, now_millis());
         let answer: i64 = deadline::within(
             self.timeout,
             async {
