@@ -11,6 +11,8 @@ struct Args {
     all: Vec<String>,
     any: Vec<String>,
     krate: Option<Path>,
+    fresh: bool,
+    second_factor: bool,
 }
 
 fn parse_args(args: TokenStream) -> Result<Args, Error> {
@@ -35,6 +37,17 @@ fn parse_args(args: TokenStream) -> Result<Args, Error> {
                 }
                 Ok(())
             }
+            "fresh" | "second_factor" => {
+                let flag = if key == "fresh" { &mut out.fresh } else { &mut out.second_factor };
+                if *flag {
+                    return Err(meta.error(format_args!("duplicate `{key}`")));
+                }
+                if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                    return Err(meta.error(format_args!("`{key}` takes no value: write `{key}` alone")));
+                }
+                *flag = true;
+                Ok(())
+            }
             "crate" => {
                 if out.krate.is_some() {
                     return Err(meta.error("duplicate `crate`"));
@@ -46,7 +59,7 @@ fn parse_args(args: TokenStream) -> Result<Args, Error> {
             _ => {
                 let path = &meta.path;
                 Err(meta.error(format_args!(
-                    "unknown argument `{}`; expected `scopes = \"...\"`, `any = \"...\"` or `crate = \"...\"`",
+                    "unknown argument `{}`; expected `scopes = \"...\"`, `any = \"...\"`, `fresh`, `second_factor` or `crate = \"...\"`",
                     quote!(#path).to_string().replace(' ', "")
                 )))
             }
@@ -260,6 +273,13 @@ fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
     let private = quote!(#krate::__private);
     let all = &args.all;
     let any = &args.any;
+    // Plain `#[protected]` expands as it always has; the login requirements use their own call.
+    let check = if args.fresh || args.second_factor {
+        let (fresh, second_factor) = (args.fresh, args.second_factor);
+        quote!(#private::require_login(&__imia_req, &[#(#all),*], &[#(#any),*], #fresh, #second_factor))
+    } else {
+        quote!(#private::require(&__imia_req, &[#(#all),*], &[#(#any),*]))
+    };
 
     let attrs = &func.attrs;
     let vis = &func.vis;
@@ -338,9 +358,7 @@ fn generate(args: TokenStream, func: &ItemFn) -> Result<TokenStream, Error> {
             #[allow(clippy::too_many_arguments)]
             async fn #inner #generics (#inner_inputs) -> #output_ty #inner_where #block
 
-            if let ::core::option::Option::Some(__imia_denied) =
-                #private::require(&#req, &[#(#all),*], &[#(#any),*])
-            {
+            if let ::core::option::Option::Some(__imia_denied) = #check {
                 return #private::Either::Right(__imia_denied);
             }
             #extract

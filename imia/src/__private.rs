@@ -23,6 +23,26 @@ pub fn require(req: &HttpRequest, all: &[&str], any: &[&str]) -> Option<HttpResp
     }
 }
 
+/// What `#[protected(fresh, second_factor)]` calls before the handler's body: [`require`], and
+/// a fresh login and/or a second factor when asked for.
+#[inline]
+pub fn require_login(
+    req: &HttpRequest,
+    all: &[&str],
+    any: &[&str],
+    fresh: bool,
+    second_factor: bool,
+) -> Option<HttpResponse> {
+    let requirements = crate::extract::LoginRequirements { fresh, second_factor };
+    match crate::extract::require_login(req, all, any, requirements) {
+        Ok(_) => None,
+        Err(err) => {
+            crate::middleware::log_error(&err);
+            Some(err.error_response())
+        }
+    }
+}
+
 /// What `#[protected]` calls once [`require`] let a request through: runs the handler's own
 /// extractors (a tuple of them) on the request and its payload, and answers an extraction
 /// failure exactly as actix would have (`HttpResponse::from_error`).

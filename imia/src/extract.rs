@@ -256,6 +256,102 @@ impl<U: UserLike> FromRequest for FreshUser<U> {
     }
 }
 
+/// Like [`CurrentUser`], but only for a login that passed a second factor
+/// ([`UserToken::passed_second_factor`]): a TOTP or recovery code in the
+/// [two-step login](crate::two_factor), or a custom authenticator's
+/// [`Outcome::SecondFactor`](crate::authenticator::Outcome::SecondFactor). Anonymous requests get
+/// the usual 401 or login redirect; a user whose login did not pass one (a password alone, a
+/// remember-me cookie, an API key) gets 403.
+///
+/// `#[protected(second_factor)]` checks the same without extracting the user.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use imia::{SecondFactorUser, UserLike};
+///
+/// #[derive(UserLike)]
+/// struct User { id: u64 }
+///
+/// async fn wire_money(user: SecondFactorUser<User>) -> HttpResponse {
+///     HttpResponse::Ok().body(format!("transfer ordered by {}", user.id))
+/// }
+/// ```
+pub struct SecondFactorUser<U>(CurrentUser<U>);
+
+impl<U> Deref for SecondFactorUser<U> {
+    type Target = U;
+
+    fn deref(&self) -> &U {
+        &self.0
+    }
+}
+
+impl<U> fmt::Debug for SecondFactorUser<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SecondFactorUser").field(&self.0).finish()
+    }
+}
+
+impl<U: UserLike> SecondFactorUser<U> {
+    /// The user as a [`CurrentUser`].
+    pub fn into_current(self) -> CurrentUser<U> {
+        self.0
+    }
+}
+
+impl<U: UserLike> FromRequest for SecondFactorUser<U> {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = CurrentUser::<U>::from_http_request(req).and_then(|user| {
+            if user.token().passed_second_factor() {
+                Ok(Self(user))
+            } else {
+                tracing::debug!(user.id = ?user.token().id(), "a second factor is required");
+                Err(AuthError::Forbidden)
+            }
+        });
+        if let Err(err) = &result {
+            log_error(err);
+        }
+        ready(result)
+    }
+}
+
+/// What a route asks of a login besides scopes: what `#[protected(fresh, second_factor)]`
+/// checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LoginRequirements {
+    /// Not restored from remember-me (like [`FreshUser`]).
+    pub(crate) fresh: bool,
+    /// Passed a second factor (like [`SecondFactorUser`]).
+    pub(crate) second_factor: bool,
+}
+
+/// [`require_scopes`], and then `requirements`: a remembered login where a fresh one is asked
+/// for is asked to log in again (401 or the login redirect); a login without a second factor
+/// where one is asked for gets 403.
+pub(crate) fn require_login(
+    req: &HttpRequest,
+    all: &[&str],
+    any: &[&str],
+    requirements: LoginRequirements,
+) -> Result<UserToken, AuthError> {
+    let token = require_scopes(req, all, any)?;
+    if requirements.fresh && !token.is_fresh() {
+        tracing::debug!("a fresh login is required");
+        return Err(AuthError::Unauthenticated(Policy::of(req).denial(req)));
+    }
+    if requirements.second_factor && !token.passed_second_factor() {
+        tracing::debug!(user.id = ?token.id(), "a second factor is required");
+        return Err(AuthError::Forbidden);
+    }
+    Ok(token)
+}
+
 /// Checks that the request's user is authenticated and holds every scope in `all` and at least
 /// one in `any` (when `any` is not empty). What `#[protected]` calls.
 ///

@@ -83,6 +83,7 @@
 //! | `sqlite` | `diesel` on SQLite, compiled in (no system library) | no |
 //! | `postgres` | `diesel` on PostgreSQL through tokio-postgres (no libpq) | no |
 //! | `mysql` | `diesel` on MySQL and MariaDB through mysql_async (no libmysqlclient) | no |
+//! | `two-factor` | second factors in the login flow: TOTP codes and recovery codes ([`two_factor`]); implies `session` | no |
 //! | `fuzzing` | unstable entry points into the parsers, for the fuzz targets and their regression tests; not part of the API | no |
 //!
 //! Each feature builds alone. [`testing`] is always compiled: see its documentation for why.
@@ -131,10 +132,12 @@ mod strict_store;
 pub mod testing;
 pub mod throttle;
 mod token;
+#[cfg(feature = "two-factor")]
+pub mod two_factor;
 mod user;
 
 pub use crate::{
-    extract::{CurrentUser, FreshUser, UserTokenExt, require_scopes},
+    extract::{CurrentUser, FreshUser, SecondFactorUser, UserTokenExt, require_scopes},
     middleware::{
         Authentication, AuthenticationBuilder, AuthenticationMiddleware, Fallback, IntoAuthenticators, OnRejected,
         PathPattern,

@@ -158,6 +158,16 @@ impl SecretKey {
         constant_time_eq(&hex, stored.as_bytes())
     }
 
+    /// A 32-byte key for `purpose`, derived from this secret: SHA-256(purpose + secret). Each
+    /// use of the secret gets its own key, so that one never helps to attack another.
+    #[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+    pub(crate) fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(purpose);
+        hasher.update(&self.raw);
+        hasher.finalize().into()
+    }
+
     /// The session fingerprint of `user`: its password hash and security stamp.
     #[cfg_attr(not(feature = "session"), allow(dead_code))]
     pub(crate) fn user_fingerprint<U: crate::UserLike + ?Sized>(&self, user: &U) -> String {

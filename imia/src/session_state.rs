@@ -8,6 +8,8 @@
 //! | `_auth_remembered` ([`SESSION_REMEMBERED_KEY`]) | present when the session was restored from remember-me |
 //! | `_auth_session` ([`SESSION_META_KEY`]) | what the session index shows: an opaque handle (never the session key), when and from where the login happened |
 //! | `_auth_seen` ([`SESSION_SEEN_KEY`]) | when the session was last used, in Unix milliseconds, refreshed at most once a minute |
+//! | `_auth_mfa` ([`SESSION_MFA_KEY`]) | present when the login passed a second factor |
+//! | `_auth_pending` ([`PENDING_KEY`]) | a login waiting for its second factor: the user's id and fingerprint, an expiry, what the first step asked for; never authenticates |
 //! | `_impersonated_user_id` ([`IMPERSONATION_KEY`]) | the impersonation target, bound to the real user |
 //!
 //! The key names are the original library's, so sessions stay compatible; they are internal to
@@ -43,6 +45,10 @@ pub(crate) const SESSION_HASH_KEY: &str = "_auth_user_hash";
 /// fresh login: `_auth_remembered`. Such sessions authenticate as
 /// [`LoginState::Remembered`](crate::LoginState::Remembered) for their whole life.
 pub(crate) const SESSION_REMEMBERED_KEY: &str = "_auth_remembered";
+/// The session key set when the login passed a second factor: `_auth_mfa`.
+pub(crate) const SESSION_MFA_KEY: &str = "_auth_mfa";
+/// The session key of a login that waits for its second factor: `_auth_pending`.
+pub(crate) const PENDING_KEY: &str = "_auth_pending";
 /// The session key of the login's description for the session index: `_auth_session`.
 pub(crate) const SESSION_META_KEY: &str = "_auth_session";
 /// The session key of the time the session was last used: `_auth_seen`.
@@ -73,6 +79,8 @@ pub(crate) struct StoredLogin {
     pub(crate) fingerprint: String,
     /// Whether it was restored from remember-me.
     pub(crate) remembered: bool,
+    /// Whether the login passed a second factor.
+    pub(crate) second_factor: bool,
 }
 
 /// The login `session` holds: `Ok(None)` without one, `Err` when the id cannot be read.
@@ -88,6 +96,7 @@ pub(crate) fn stored_login(session: &Session) -> Result<Option<StoredLogin>, Ses
             .flatten()
             .unwrap_or_default(),
         remembered: session.contains_key(SESSION_REMEMBERED_KEY),
+        second_factor: session.contains_key(SESSION_MFA_KEY),
     }))
 }
 
@@ -231,7 +240,106 @@ pub(crate) fn write(req: &HttpRequest, id: &str, fingerprint: &str, remembered: 
     } else {
         session.remove(SESSION_REMEMBERED_KEY);
     }
+    // A new login passed no second factor until it says so; none is pending any more.
+    session.remove(SESSION_MFA_KEY);
+    session.remove(PENDING_KEY);
     Ok(())
+}
+
+/// Marks the session's login as having passed a second factor (or not).
+#[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+pub(crate) fn mark_second_factor(req: &HttpRequest, passed: bool) -> Result<(), LoginError> {
+    let session = req.get_session();
+    if passed {
+        session
+            .insert(SESSION_MFA_KEY, true)
+            .map_err(|e| LoginError::Internal(Box::new(e)))?;
+    } else {
+        session.remove(SESSION_MFA_KEY);
+    }
+    Ok(())
+}
+
+/// A login waiting for its second factor, as the session keeps it: the password was right, the
+/// session is still anonymous.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+pub(crate) struct PendingLogin {
+    /// The user's id.
+    pub(crate) user_id: String,
+    /// The username as typed at the first step: the second step counts towards the same
+    /// throttle entry.
+    pub(crate) username: String,
+    /// The user's session fingerprint when the password was checked: a password change or a
+    /// rotated security stamp in between ends the pending login.
+    pub(crate) fingerprint: String,
+    /// When the pending login ends, in Unix milliseconds.
+    pub(crate) expires_at: i64,
+    /// Whether the first step asked to be remembered.
+    #[serde(default)]
+    pub(crate) remember: bool,
+    /// Where the first step asked to go afterwards (already checked to be local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) next: Option<String>,
+    /// Wrong codes so far.
+    #[serde(default)]
+    pub(crate) failures: u32,
+}
+
+/// Replaces whatever login the session holds with `pending`: the session id is renewed, the
+/// session is anonymous until the second step. A session of another user starts over.
+#[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+pub(crate) fn begin_pending(req: &HttpRequest, pending: &PendingLogin) -> Result<(), LoginError> {
+    let session = req.get_session();
+    match session.get::<String>(SESSION_USER_KEY) {
+        Ok(Some(previous)) if previous == pending.user_id => remove_login_entries(&session),
+        Ok(None) => remove_login_entries(&session),
+        _ => session.clear(),
+    }
+    session.renew();
+    session
+        .insert(PENDING_KEY, pending)
+        .map_err(|e| LoginError::Internal(Box::new(e)))
+}
+
+/// The pending login the session holds, if any (expired or not). An unreadable one is removed.
+#[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+pub(crate) fn pending(req: &HttpRequest) -> Option<PendingLogin> {
+    let session = req.get_session();
+    match session.get::<PendingLogin>(PENDING_KEY) {
+        Ok(pending) => pending,
+        Err(_) => {
+            session.remove(PENDING_KEY);
+            None
+        }
+    }
+}
+
+/// Stores the pending login again (after a wrong code).
+#[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+pub(crate) fn update_pending(req: &HttpRequest, pending: &PendingLogin) -> Result<(), LoginError> {
+    req.get_session()
+        .insert(PENDING_KEY, pending)
+        .map_err(|e| LoginError::Internal(Box::new(e)))
+}
+
+/// Ends the session's pending login.
+#[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+pub(crate) fn end_pending(req: &HttpRequest) {
+    req.get_session().remove(PENDING_KEY);
+}
+
+/// Removes every login entry from `session` and keeps the rest.
+fn remove_login_entries(session: &Session) {
+    let names: Vec<String> = session
+        .entries()
+        .keys()
+        .filter(|name| is_login_entry(name))
+        .cloned()
+        .collect();
+    for name in names {
+        session.remove(&name);
+    }
 }
 
 /// Logs `user` in without checking a password: after a sign-up, or to set up tests. Renews
@@ -346,6 +454,8 @@ mod tests {
             SESSION_REMEMBERED_KEY,
             SESSION_META_KEY,
             SESSION_SEEN_KEY,
+            SESSION_MFA_KEY,
+            PENDING_KEY,
             IMPERSONATION_KEY,
         ] {
             assert!(is_login_entry(key), "{key}");

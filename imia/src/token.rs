@@ -96,6 +96,8 @@ pub struct UserToken {
     state: LoginState,
     user: Option<Arc<dyn ErasedUser>>,
     original: Option<Arc<UserToken>>,
+    /// Whether the login passed a second factor.
+    second_factor: bool,
 }
 
 impl UserToken {
@@ -105,6 +107,7 @@ impl UserToken {
             state: LoginState::Anonymous,
             user: None,
             original: None,
+            second_factor: false,
         }
     }
 
@@ -148,6 +151,7 @@ impl UserToken {
             state: LoginState::Impersonated,
             user: Some(target),
             original: Some(original),
+            second_factor: false,
         }
     }
 
@@ -170,6 +174,7 @@ impl UserToken {
                 state,
                 user: Some(user),
                 original: None,
+                second_factor: false,
             },
             LoginState::Anonymous | LoginState::Impersonated => Self::anonymous(),
         }
@@ -197,6 +202,36 @@ impl UserToken {
             LoginState::Authenticated => true,
             LoginState::Impersonated => self.original.as_deref().is_some_and(Self::is_fresh),
             LoginState::Anonymous | LoginState::Remembered => false,
+        }
+    }
+
+    /// This token, marked as a login that passed a second factor (a TOTP code, a recovery code,
+    /// a passkey). The session authenticator marks sessions that completed the
+    /// [two-step login](crate::two_factor); a custom authenticator marks its users by answering
+    /// [`Outcome::SecondFactor`](crate::authenticator::Outcome::SecondFactor). An anonymous or
+    /// remembered token stays unmarked: neither passed anything in this login.
+    ///
+    /// ```
+    /// use imia::{UserToken, testing::TestUser};
+    ///
+    /// let token = UserToken::authenticated(TestUser::new("ann"));
+    /// assert!(!token.passed_second_factor());
+    /// assert!(token.with_second_factor().passed_second_factor());
+    /// assert!(!UserToken::anonymous().with_second_factor().passed_second_factor());
+    /// assert!(!UserToken::remembered(TestUser::new("ann")).with_second_factor().passed_second_factor());
+    /// ```
+    #[must_use]
+    pub fn with_second_factor(mut self) -> Self {
+        self.second_factor = self.state == LoginState::Authenticated;
+        self
+    }
+
+    /// Whether this login passed a second factor. While impersonating: whether the real user's
+    /// login did.
+    pub fn passed_second_factor(&self) -> bool {
+        match &self.original {
+            Some(real) => real.second_factor,
+            None => self.second_factor,
         }
     }
 

@@ -71,6 +71,8 @@ pub struct BasicAuthenticator<P, V> {
     max_len: usize,
     cache: Option<VerifiedCache>,
     throttle: Option<Arc<dyn DynThrottle>>,
+    #[cfg(feature = "two-factor")]
+    second_factor: Option<crate::two_factor::TwoFactor>,
 }
 
 impl<P, V> BasicAuthenticator<P, V> {
@@ -84,6 +86,8 @@ impl<P, V> BasicAuthenticator<P, V> {
             max_len: header::DEFAULT_MAX_CREDENTIAL_LEN,
             cache: None,
             throttle: None,
+            #[cfg(feature = "two-factor")]
+            second_factor: None,
         }
     }
 
@@ -109,6 +113,20 @@ impl<P, V> BasicAuthenticator<P, V> {
     #[must_use]
     pub fn throttle(mut self, throttle: impl LoginThrottle) -> Self {
         self.throttle = Some(Arc::new(throttle));
+        self
+    }
+
+    /// Refuses users who have a second factor, exactly like a wrong password (a password alone
+    /// is not enough for them), and counts the attempt towards the throttle like one (feature
+    /// `two-factor`).
+    ///
+    /// Without this setting the authenticator uses the second factors of the app's
+    /// [`Logins`](crate::login::Logins) handle, when one is registered with `App::app_data` (as
+    /// [`Auth`](crate::Auth) needs): set it for apps that check passwords without one.
+    #[cfg(feature = "two-factor")]
+    #[must_use]
+    pub fn second_factor(mut self, two_factor: crate::two_factor::TwoFactor) -> Self {
+        self.second_factor = Some(two_factor);
         self
     }
 
@@ -307,6 +325,28 @@ fn hasher_error(err: PasswordError) -> AuthError {
     }
 }
 
+#[cfg(feature = "two-factor")]
+impl<P: UserProvider, V> BasicAuthenticator<P, V> {
+    /// Whether `user` has a second factor, by the configured second factors or the app's
+    /// [`Logins`](crate::login::Logins). An unknown user is looked up too (under an empty id),
+    /// so that the work done does not tell whether the account exists.
+    async fn has_second_factor(&self, req: &HttpRequest, user: Option<&P::User>) -> Result<bool, AuthError> {
+        let from_app;
+        let two_factor = match &self.second_factor {
+            Some(two_factor) => two_factor,
+            None => {
+                from_app = crate::login::Logins::<P::User>::of(req).and_then(|logins| logins.two_factor().cloned());
+                match &from_app {
+                    Some(two_factor) => two_factor,
+                    None => return Ok(false),
+                }
+            }
+        };
+        let id = user.map(|u| u.id().into_owned()).unwrap_or_default();
+        Ok(two_factor.is_enabled(&id).await? && user.is_some())
+    }
+}
+
 impl<P, V> Authenticator for BasicAuthenticator<P, V>
 where
     P: UserProvider,
@@ -342,6 +382,14 @@ where
             return Ok(Outcome::Rejected(Rejection::invalid("wrong password")));
         }
         let user = self.provider.find_by_username(username).await?;
+        #[cfg(feature = "two-factor")]
+        if self.has_second_factor(req, user.as_ref()).await? {
+            // A password alone is not enough: answered and counted like a wrong one, after the
+            // same work, whether the password was right or not.
+            spend_one_check(&self.verifier, password).await.map_err(hasher_error)?;
+            admission.failed().await?;
+            return Ok(Outcome::Rejected(Rejection::invalid("wrong password")));
+        }
         let usable = user
             .as_ref()
             .filter(|u| u.is_active() && !u.hashed_password().is_empty());

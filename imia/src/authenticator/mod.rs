@@ -68,6 +68,10 @@ pub enum Outcome<U> {
     Authenticated(U),
     /// This user made the request, known from a remember-me token rather than a fresh login.
     Remembered(U),
+    /// This user made the request, in a login that passed a second factor (a session that
+    /// completed the two-step login; a token whose issuer vouches for one). The token tells
+    /// handlers: [`UserToken::passed_second_factor`].
+    SecondFactor(U),
     /// No credentials of this kind: let the next authenticator look.
     NoCredentials,
     /// Credentials of this kind are present but refused.
@@ -80,6 +84,7 @@ impl<U> Outcome<U> {
         match self {
             Self::Authenticated(u) => Outcome::Authenticated(f(u)),
             Self::Remembered(u) => Outcome::Remembered(f(u)),
+            Self::SecondFactor(u) => Outcome::SecondFactor(f(u)),
             Self::NoCredentials => Outcome::NoCredentials,
             Self::Rejected(r) => Outcome::Rejected(r),
         }
@@ -282,10 +287,15 @@ impl<A: Authenticator> DynAuthenticator for A {
             match self.authenticate(req).await? {
                 // The last line of defence: whatever a custom authenticator says, an inactive
                 // user does not get in.
-                Outcome::Authenticated(user) | Outcome::Remembered(user) if !user.is_active() => {
+                Outcome::Authenticated(user) | Outcome::Remembered(user) | Outcome::SecondFactor(user)
+                    if !user.is_active() =>
+                {
                     Ok(Outcome::Rejected(Rejection::invalid("inactive user")))
                 }
                 Outcome::Remembered(user) => Ok(Outcome::Authenticated(UserToken::remembered(user))),
+                Outcome::SecondFactor(user) => Ok(Outcome::Authenticated(
+                    UserToken::authenticated(user).with_second_factor(),
+                )),
                 outcome => Ok(outcome.map(UserToken::authenticated)),
             }
         })

@@ -99,6 +99,8 @@ impl<P: UserProvider> Authenticator for SessionAuthenticator<P> {
                 session_state::touch(&session);
                 return Ok(if stored.remembered {
                     Outcome::Remembered(user)
+                } else if stored.second_factor {
+                    Outcome::SecondFactor(user)
                 } else {
                     Outcome::Authenticated(user)
                 });

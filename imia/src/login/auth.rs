@@ -6,7 +6,11 @@ use std::{any::type_name, fmt, sync::Arc};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 
-use super::{LoginError, LoginManager};
+use super::{LoginError, LoginManager, LoginOptions};
+#[cfg(feature = "two-factor")]
+use super::CompletedLogin;
+#[cfg(feature = "two-factor")]
+use crate::two_factor::{Enrolment, RecoveryCodes, TwoFactor, TwoFactorError};
 use crate::{
     SecretKey, UserToken, error::AuthError, extract::token_of, password::PasswordHasher, provider::UserProvider,
     sessions::SessionInfo, user::UserLike,
@@ -79,7 +83,7 @@ where
 
 impl<U: UserLike> Logins<U> {
     /// The handle registered on the request's app: `Logins<U>` or `web::Data<Logins<U>>`.
-    fn of(req: &HttpRequest) -> Option<Self> {
+    pub(crate) fn of(req: &HttpRequest) -> Option<Self> {
         req.app_data::<Self>()
             .cloned()
             .or_else(|| req.app_data::<web::Data<Self>>().map(|data| Self::clone(data)))
@@ -91,7 +95,29 @@ impl<U: UserLike> Logins<U> {
     ///
     /// As [`LoginManager::login`].
     pub async fn login(&self, req: &HttpRequest, username: &str, password: &str) -> Result<UserToken, LoginError> {
-        self.inner.login(req, username, password).await
+        self.inner.login(req, username, password, &LoginOptions::new()).await
+    }
+
+    /// Checks `username` and `password` and logs the user in, with `options`: see
+    /// [`LoginManager::login_with`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LoginManager::login_with`].
+    pub async fn login_with(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+        password: &str,
+        options: &LoginOptions,
+    ) -> Result<UserToken, LoginError> {
+        self.inner.login(req, username, password, options).await
+    }
+
+    /// The second factors, with [`LoginManagerBuilder::two_factor`](super::LoginManagerBuilder::two_factor).
+    #[cfg(feature = "two-factor")]
+    pub fn two_factor(&self) -> Option<&TwoFactor> {
+        self.inner.two_factor()
     }
 
     /// Logs `user` in without a password (after a sign-up): see [`LoginManager::login_user`].
@@ -145,7 +171,45 @@ trait Manage<U>: 'static {
         req: &'a HttpRequest,
         username: &'a str,
         password: &'a str,
+        options: &'a LoginOptions,
     ) -> LocalBoxFuture<'a, Result<UserToken, LoginError>>;
+    #[cfg(feature = "two-factor")]
+    fn two_factor(&self) -> Option<&TwoFactor>;
+    #[cfg(feature = "two-factor")]
+    fn has_pending_login(&self, req: &HttpRequest) -> bool;
+    #[cfg(feature = "two-factor")]
+    fn complete_login<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        code: &'a str,
+    ) -> LocalBoxFuture<'a, Result<CompletedLogin, TwoFactorError>>;
+    #[cfg(feature = "two-factor")]
+    fn begin_two_factor<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a U,
+    ) -> LocalBoxFuture<'a, Result<Enrolment, TwoFactorError>>;
+    #[cfg(feature = "two-factor")]
+    fn confirm_two_factor<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a U,
+        code: &'a str,
+    ) -> LocalBoxFuture<'a, Result<RecoveryCodes, TwoFactorError>>;
+    #[cfg(feature = "two-factor")]
+    fn disable_two_factor<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a U,
+        password: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), TwoFactorError>>;
+    #[cfg(feature = "two-factor")]
+    fn regenerate_recovery_codes<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a U,
+        password: &'a str,
+    ) -> LocalBoxFuture<'a, Result<RecoveryCodes, TwoFactorError>>;
     fn remember<'a>(&'a self, req: &'a HttpRequest, user: &'a U) -> LocalBoxFuture<'a, Result<(), LoginError>>;
     fn logout<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>>;
     fn logout_everywhere<'a>(&'a self, req: &'a HttpRequest) -> LocalBoxFuture<'a, Result<(), LoginError>>;
@@ -177,8 +241,67 @@ where
         req: &'a HttpRequest,
         username: &'a str,
         password: &'a str,
+        options: &'a LoginOptions,
     ) -> LocalBoxFuture<'a, Result<UserToken, LoginError>> {
-        Box::pin(LoginManager::login(self, req, username, password))
+        Box::pin(LoginManager::login_with(self, req, username, password, options))
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn two_factor(&self) -> Option<&TwoFactor> {
+        LoginManager::two_factor(self)
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn has_pending_login(&self, req: &HttpRequest) -> bool {
+        LoginManager::has_pending_login(self, req)
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn complete_login<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        code: &'a str,
+    ) -> LocalBoxFuture<'a, Result<CompletedLogin, TwoFactorError>> {
+        Box::pin(LoginManager::complete_login(self, req, code))
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn begin_two_factor<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a P::User,
+    ) -> LocalBoxFuture<'a, Result<Enrolment, TwoFactorError>> {
+        Box::pin(LoginManager::begin_two_factor(self, req, user))
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn confirm_two_factor<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a P::User,
+        code: &'a str,
+    ) -> LocalBoxFuture<'a, Result<RecoveryCodes, TwoFactorError>> {
+        Box::pin(LoginManager::confirm_two_factor(self, req, user, code))
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn disable_two_factor<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a P::User,
+        password: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), TwoFactorError>> {
+        Box::pin(LoginManager::disable_two_factor(self, req, user, password))
+    }
+
+    #[cfg(feature = "two-factor")]
+    fn regenerate_recovery_codes<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        user: &'a P::User,
+        password: &'a str,
+    ) -> LocalBoxFuture<'a, Result<RecoveryCodes, TwoFactorError>> {
+        Box::pin(LoginManager::regenerate_recovery_codes(self, req, user, password))
     }
 
     fn remember<'a>(&'a self, req: &'a HttpRequest, user: &'a P::User) -> LocalBoxFuture<'a, Result<(), LoginError>> {
@@ -360,7 +483,31 @@ impl<U: UserLike> Auth<U> {
     ///
     /// [`LoginError::InvalidCredentials`] (401) for every credential problem; see [`LoginError`].
     pub async fn login(&mut self, username: &str, password: &str) -> Result<&UserToken, LoginError> {
-        self.token = self.logins.inner.login(&self.req, username, password).await?;
+        self.login_with(username, password, LoginOptions::new()).await
+    }
+
+    /// Like [`login`](Self::login), with what the form asked for besides the credentials:
+    /// "remember me" (the token is issued once the user is logged in) and where to go next
+    /// (kept across the second step). See [`LoginManager::login_with`].
+    ///
+    /// For a user with a second factor (feature `two-factor`), a right password answers
+    /// [`LoginError::SecondFactorRequired`]: send the user to the code form, whose handler calls
+    /// [`complete_login`](Self::complete_login). Until then the session is anonymous.
+    ///
+    /// # Errors
+    ///
+    /// As [`login`](Self::login), and [`LoginError::SecondFactorRequired`].
+    pub async fn login_with(
+        &mut self,
+        username: &str,
+        password: &str,
+        options: LoginOptions,
+    ) -> Result<&UserToken, LoginError> {
+        let result = self.logins.inner.login(&self.req, username, password, &options).await;
+        if matches!(result, Err(LoginError::SecondFactorRequired)) {
+            self.token = UserToken::anonymous();
+        }
+        self.token = result?;
         Ok(&self.token)
     }
 
@@ -467,6 +614,97 @@ impl<U: UserLike> Auth<U> {
             return Err(LoginError::InvalidCredentials);
         };
         self.logins.inner.change_password(&self.req, user, current, new).await
+    }
+}
+
+/// Second factors (feature `two-factor`): the second step of a login, enrolment and removal.
+/// See [`two_factor`](crate::two_factor) for the flow.
+#[cfg(feature = "two-factor")]
+impl<U: UserLike> Auth<U> {
+    /// Whether the session holds a login that waits for its second factor: show the code form
+    /// when it does, the password form when it does not.
+    pub fn has_pending_login(&self) -> bool {
+        self.logins.inner.has_pending_login(&self.req)
+    }
+
+    /// The second step of a login: checks a TOTP or recovery code and logs the user in. See
+    /// [`LoginManager::complete_login`].
+    ///
+    /// # Errors
+    ///
+    /// [`TwoFactorError::InvalidCode`] (ask again), [`TwoFactorError::TooManyAttempts`] and
+    /// [`TwoFactorError::NoPendingLogin`] (back to the password form); see
+    /// [`LoginManager::complete_login`].
+    pub async fn complete_login(&mut self, code: &str) -> Result<CompletedLogin, TwoFactorError> {
+        let completed = self.logins.inner.complete_login(&self.req, code).await?;
+        self.token = completed.token.clone();
+        Ok(completed)
+    }
+
+    /// Whether the logged-in user (the real one while impersonating) has a second factor on;
+    /// `false` when anonymous or when second factors are not configured.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn has_two_factor(&self) -> Result<bool, TwoFactorError> {
+        match (self.logins.inner.two_factor(), self.token.real().id()) {
+            (Some(two_factor), Some(id)) => Ok(two_factor.is_enabled(&id).await?),
+            _ => Ok(false),
+        }
+    }
+
+    /// Starts enrolling the logged-in user (a fresh login: not remembered, not impersonating):
+    /// the secret, its URI and QR code to show. See [`LoginManager::begin_two_factor`].
+    ///
+    /// # Errors
+    ///
+    /// See [`LoginManager::begin_two_factor`].
+    pub async fn begin_two_factor(&self) -> Result<Enrolment, TwoFactorError> {
+        let user = self.own_user()?;
+        self.logins.inner.begin_two_factor(&self.req, user).await
+    }
+
+    /// Completes the enrolment with a first code; answers the recovery codes to show once. The
+    /// user's other sessions end. See [`LoginManager::confirm_two_factor`].
+    ///
+    /// # Errors
+    ///
+    /// See [`LoginManager::confirm_two_factor`].
+    pub async fn confirm_two_factor(&mut self, code: &str) -> Result<RecoveryCodes, TwoFactorError> {
+        let user = self.own_user()?;
+        let codes = self.logins.inner.confirm_two_factor(&self.req, user, code).await?;
+        self.token = self.token.clone().with_second_factor();
+        Ok(codes)
+    }
+
+    /// Removes the logged-in user's second factor after checking their `password`. The user's
+    /// other sessions end. See [`LoginManager::disable_two_factor`].
+    ///
+    /// # Errors
+    ///
+    /// See [`LoginManager::disable_two_factor`].
+    pub async fn disable_two_factor(&self, password: &str) -> Result<(), TwoFactorError> {
+        let user = self.own_user()?;
+        self.logins.inner.disable_two_factor(&self.req, user, password).await
+    }
+
+    /// New recovery codes, replacing the old ones, after checking the user's `password`.
+    ///
+    /// # Errors
+    ///
+    /// See [`LoginManager::regenerate_recovery_codes`].
+    pub async fn regenerate_recovery_codes(&self, password: &str) -> Result<RecoveryCodes, TwoFactorError> {
+        let user = self.own_user()?;
+        self.logins.inner.regenerate_recovery_codes(&self.req, user, password).await
+    }
+
+    /// The logged-in user acting as themselves.
+    fn own_user(&self) -> Result<&U, TwoFactorError> {
+        if self.token.is_impersonated() {
+            return Err(TwoFactorError::Impersonating);
+        }
+        self.user().ok_or(TwoFactorError::Unauthenticated)
     }
 }
 

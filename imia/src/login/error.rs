@@ -39,6 +39,11 @@ pub enum LoginError {
     /// A new password that cannot be used (empty, or longer than the hasher accepts). 400.
     #[error("the new password cannot be used")]
     InvalidNewPassword,
+    /// The password was right, and the user has a second factor: the session now holds a
+    /// pending login, anonymous until [`Auth::complete_login`](crate::Auth::complete_login)
+    /// takes a code (feature `two-factor`). Send the user to the code form. 401.
+    #[error("a second factor is required")]
+    SecondFactorRequired,
     /// A login guard refused; its error answers.
     #[error("login refused: {0}")]
     Guard(actix_web::Error),
@@ -65,7 +70,7 @@ pub enum LoginError {
 impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             Self::InvalidNewPassword => StatusCode::BAD_REQUEST,
             Self::Impersonating => StatusCode::FORBIDDEN,
             Self::SessionsUnavailable => StatusCode::NOT_IMPLEMENTED,

@@ -29,14 +29,20 @@ use actix_web::{HttpMessage as _, HttpRequest};
 mod auth;
 mod error;
 mod guard;
+mod options;
 mod sessions;
+#[cfg(feature = "two-factor")]
+mod two_factor;
 
 use self::guard::DynGuard;
 pub use self::{
     auth::{Auth, Logins},
     error::LoginError,
     guard::LoginGuard,
+    options::LoginOptions,
 };
+#[cfg(feature = "two-factor")]
+pub use self::two_factor::CompletedLogin;
 pub use crate::session_state::{login_user, logout, update_session_auth_hash};
 pub use crate::throttle::{Attempt, InMemoryThrottle, LoginThrottle};
 use crate::{
@@ -98,6 +104,8 @@ struct Inner<P: UserProvider, H> {
     remember: Option<Box<dyn crate::remember::RevokeTokens>>,
     sessions: Option<Box<dyn DynSessionIndex>>,
     max_sessions: Option<usize>,
+    #[cfg(feature = "two-factor")]
+    two_factor: Option<crate::two_factor::TwoFactor>,
 }
 
 impl<P: UserProvider, H> Clone for LoginManager<P, H> {
@@ -196,6 +204,15 @@ impl<P: UserProvider, H> LoginManagerBuilder<P, H> {
         self
     }
 
+    /// Second factors (feature `two-factor`): a user who has one is logged in only after a
+    /// code, in a second step ([`Auth::complete_login`](crate::Auth::complete_login)); HTTP
+    /// Basic refuses them. Default: none. See [`two_factor`](crate::two_factor).
+    #[cfg(feature = "two-factor")]
+    pub fn two_factor(mut self, two_factor: crate::two_factor::TwoFactor) -> Self {
+        self.inner.two_factor = Some(two_factor);
+        self
+    }
+
     /// Builds the manager.
     pub fn build(self) -> LoginManager<P, H> {
         LoginManager {
@@ -227,6 +244,8 @@ where
                 remember: None,
                 sessions: None,
                 max_sessions: None,
+                #[cfg(feature = "two-factor")]
+                two_factor: None,
             },
         }
     }
@@ -253,6 +272,28 @@ where
     ///
     /// See [`LoginError`]: every credential problem is [`LoginError::InvalidCredentials`].
     pub async fn login(&self, req: &HttpRequest, username: &str, password: &str) -> Result<UserToken, LoginError> {
+        self.login_with(req, username, password, &LoginOptions::new()).await
+    }
+
+    /// Like [`login`](Self::login), with what the login form asked for: to be remembered (a
+    /// remember-me token is issued once the user is logged in, through
+    /// [`remember_me`](LoginManagerBuilder::remember_me); a failure to issue it is logged and the
+    /// login stands), and where to go next (kept across the second step).
+    ///
+    /// For a user with a second factor (feature `two-factor`), a right password answers
+    /// [`LoginError::SecondFactorRequired`]: the session holds a pending login, and
+    /// [`complete_login`](Self::complete_login) finishes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`login`](Self::login).
+    pub async fn login_with(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+        password: &str,
+        options: &LoginOptions,
+    ) -> Result<UserToken, LoginError> {
         let inner = &*self.inner;
         if username.is_empty() || password.is_empty() {
             return Err(LoginError::InvalidCredentials);
@@ -283,7 +324,19 @@ where
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        admission.succeeded().await?;
+        #[cfg(feature = "two-factor")]
+        let second_factor = match &inner.two_factor {
+            Some(two_factor) => two_factor.is_enabled(&user.id()).await?,
+            None => false,
+        };
+        #[cfg(not(feature = "two-factor"))]
+        let second_factor = false;
+        if second_factor {
+            // Not a login yet: the counters stay as they are until the code is right.
+            admission.abandon().await?;
+        } else {
+            admission.succeeded().await?;
+        }
         let mut fingerprinted = user.hashed_password().to_owned();
         if inner.hasher.needs_rehash(&fingerprinted) {
             match self.store_new_hash(&user, password).await {
@@ -294,10 +347,25 @@ where
         }
         let fingerprint = inner.secret.session_fingerprint(&fingerprinted, &user.security_stamp());
         let user_id = user.id().into_owned();
-        let token = establish(req, user, &fingerprint)?;
+        #[cfg(feature = "two-factor")]
+        if second_factor {
+            self.begin_second_step(req, username, &user_id, fingerprint, options).await?;
+            return Err(LoginError::SecondFactorRequired);
+        }
+        let token = establish(req, user.clone(), &fingerprint)?;
         tracing::info!(user.id = %user_id, "login");
         self.enforce_session_limit(&user_id).await;
+        if options.remember {
+            self.remember_after_login(req, &user).await;
+        }
         Ok(token)
+    }
+
+    /// Issues the remember-me token a login asked for; a failure is logged, the login stands.
+    async fn remember_after_login(&self, req: &HttpRequest, user: &P::User) {
+        if let Err(err) = self.remember(req, user).await {
+            tracing::error!(user.id = %user.id(), error.display = %err, "could not issue the remember-me token of a login");
+        }
     }
 
     /// Hashes `password` and stores it for `user`; `None` when the provider cannot store.
@@ -365,23 +433,7 @@ where
         {
             return Err(LoginError::Impersonating);
         }
-        // The same check as a login (an inactive user or one without a password never matches),
-        // and it counts towards the same throttle: a stolen session must not become an
-        // unthrottled oracle for the account's password.
-        let attempt = Attempt {
-            username: &user.username().unwrap_or_else(|| user.id()),
-            addr: req.peer_addr().map(|a| a.ip()),
-        };
-        let admission = Admission::ask(inner.throttle.as_ref(), attempt).await?;
-        if admission.is_refused() {
-            spend_one_check(&inner.hasher, current).await?;
-            return Err(LoginError::InvalidCredentials);
-        }
-        if !check_password(&inner.hasher, Some(user), current).await? {
-            admission.failed().await?;
-            return Err(LoginError::InvalidCredentials);
-        }
-        admission.succeeded().await?;
+        self.check_current_password(req, user, current).await?;
         if new.is_empty() {
             return Err(LoginError::InvalidNewPassword);
         }
@@ -397,6 +449,34 @@ where
         }
         self.update_session_auth_hash(req, &user.id()).await?;
         tracing::info!(user.id = %user.id(), "password changed");
+        Ok(())
+    }
+
+    /// Checks the logged-in `user`'s current `password`, as a password change or the removal of
+    /// a second factor asks for it: the same check as a login (an inactive user or one without a
+    /// password never matches), counted by the same throttle, so that a stolen session does not
+    /// become an unthrottled oracle for the account's password.
+    pub(crate) async fn check_current_password(
+        &self,
+        req: &HttpRequest,
+        user: &P::User,
+        password: &str,
+    ) -> Result<(), LoginError> {
+        let inner = &*self.inner;
+        let attempt = Attempt {
+            username: &throttle_name(user),
+            addr: req.peer_addr().map(|a| a.ip()),
+        };
+        let admission = Admission::ask(inner.throttle.as_ref(), attempt).await?;
+        if admission.is_refused() {
+            spend_one_check(&inner.hasher, password).await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+        if !check_password(&inner.hasher, Some(user), password).await? {
+            admission.failed().await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+        admission.succeeded().await?;
         Ok(())
     }
 
@@ -498,4 +578,10 @@ where
             LoginError::from(err)
         })
     }
+}
+
+/// The name a user's attempts are throttled under when they are not typed in: their username,
+/// else their id.
+pub(crate) fn throttle_name<U: UserLike + ?Sized>(user: &U) -> String {
+    user.username().unwrap_or_else(|| user.id()).into_owned()
 }

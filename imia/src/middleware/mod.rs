@@ -236,7 +236,7 @@ async fn authenticate_request(config: &Config, req: &HttpRequest) -> Result<User
         return Ok(UserToken::anonymous());
     }
     match run_chain(&config.authenticators, req).await? {
-        Outcome::Authenticated(token) | Outcome::Remembered(token) => return Ok(token),
+        Outcome::Authenticated(token) | Outcome::Remembered(token) | Outcome::SecondFactor(token) => return Ok(token),
         Outcome::Rejected(rejection) => {
             tracing::debug!(reason = rejection.reason(), "credentials rejected");
             match (config.on_rejected, rejection.kind()) {

@@ -246,6 +246,16 @@ impl Admission {
             Self::Unthrottled | Self::Refused => Ok(()),
         }
     }
+
+    /// Gives the place back without a verdict: a right password that is not a login yet (a
+    /// second factor must follow), which neither counts as a failure nor resets the counters.
+    #[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+    pub(crate) async fn abandon(self) -> Result<(), ProviderError> {
+        match self {
+            Self::Allowed(reservation) => reservation.abandon().await,
+            Self::Unthrottled | Self::Refused => Ok(()),
+        }
+    }
 }
 
 /// The place an allowed attempt holds in a throttle until it reports a verdict
@@ -288,6 +298,13 @@ impl Reservation {
     pub(crate) async fn succeeded(mut self) -> Result<(), ProviderError> {
         self.armed = false;
         self.throttle.succeeded_dyn(self.attempt()).await
+    }
+
+    /// Gives the place back without a verdict.
+    #[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+    pub(crate) async fn abandon(mut self) -> Result<(), ProviderError> {
+        self.armed = false;
+        self.throttle.abandoned_dyn(self.attempt()).await
     }
 }
 
