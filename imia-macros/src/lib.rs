@@ -219,7 +219,12 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 /// - `#[protected]`: any authenticated user;
 /// - `#[protected(scopes = "admin billing:read")]`: every listed scope;
 /// - `#[protected(any = "editor admin")]`: at least one listed scope;
-/// - both may be combined; `crate = "path"` names a re-exported imia.
+/// - `#[protected(fresh)]`: a fresh login, not one restored from remember-me (which is asked to
+///   log in again, like an anonymous request);
+/// - `#[protected(second_factor)]`: a login that passed a second factor
+///   (`UserToken::passed_second_factor`; 403 otherwise);
+/// - all may be combined (`#[protected(scopes = "admin", second_factor)]`); `crate = "path"`
+///   names a re-exported imia.
 ///
 /// An anonymous request is answered the way the `Authentication` middleware is configured: a
 /// 303 redirect to its login URL with `next` for browsers when one is set, else a 401 with the
@@ -287,6 +292,12 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 ///     Ok(format!("invoice {}", id.into_inner()))
 /// }
 ///
+/// // Money moves only for a login that passed a second factor.
+/// #[protected(scopes = "billing:write", second_factor)]
+/// async fn pay() -> &'static str {
+///     "paid"
+/// }
+///
 /// // The body is read only for callers with the scope.
 /// #[protected(scopes = "upload")]
 /// async fn upload(body: web::Bytes) -> String {
@@ -296,6 +307,7 @@ pub fn derive_user_like(input: TokenStream) -> TokenStream {
 /// let app = App::new()
 ///     .service(admin)
 ///     .route("/invoices/{id}", web::get().to(invoice))
+///     .route("/pay", web::post().to(pay))
 ///     .route("/upload", web::post().to(upload));
 /// # let _ = app;
 /// ```

@@ -38,7 +38,11 @@ fn parse_args(args: TokenStream) -> Result<Args, Error> {
                 Ok(())
             }
             "fresh" | "second_factor" => {
-                let flag = if key == "fresh" { &mut out.fresh } else { &mut out.second_factor };
+                let flag = if key == "fresh" {
+                    &mut out.fresh
+                } else {
+                    &mut out.second_factor
+                };
                 if *flag {
                     return Err(meta.error(format_args!("duplicate `{key}`")));
                 }

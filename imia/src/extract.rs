@@ -234,6 +234,11 @@ impl<U: UserLike> FreshUser<U> {
     pub fn into_current(self) -> CurrentUser<U> {
         self.0
     }
+
+    /// The request's token.
+    pub fn token(&self) -> &UserToken {
+        self.0.token()
+    }
 }
 
 impl<U: UserLike> FromRequest for FreshUser<U> {
@@ -298,6 +303,11 @@ impl<U: UserLike> SecondFactorUser<U> {
     /// The user as a [`CurrentUser`].
     pub fn into_current(self) -> CurrentUser<U> {
         self.0
+    }
+
+    /// The request's token.
+    pub fn token(&self) -> &UserToken {
+        self.0.token()
     }
 }
 

@@ -70,8 +70,9 @@
 //! # Guide
 //!
 #![doc = concat!("The guide is in the repository's `docs/` directory, starting at [`docs/README.md`](", env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/README.md):")]
-//! sixteen chapters from a quick start to deployment on several servers, the security model,
-//! migrating from the Python library and testing. Its code blocks run as doctests of this crate.
+//! seventeen chapters from a quick start to deployment on several servers, the security model,
+//! migrating from the Python library, testing, and second factors. Its code blocks run as
+//! doctests of this crate.
 //!
 //! # Feature flags
 //!
@@ -201,6 +202,9 @@ mod guide {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../docs/testing.md")]
     mod testing {}
+    #[cfg(all(feature = "sqlite", feature = "two-factor"))]
+    #[doc = include_str!("../../docs/two-factor.md")]
+    mod two_factor {}
     // The README's first example compiles too.
     #[doc = include_str!("../../README.md")]
     mod readme {}
@@ -236,6 +240,9 @@ mod guide_tests {
                 );
             }
         }
-        assert_eq!(chapters, 16, "the crate docs and docs/README.md count sixteen chapters");
+        assert_eq!(
+            chapters, 17,
+            "the crate docs and docs/README.md count seventeen chapters"
+        );
     }
 }

@@ -55,10 +55,10 @@ use actix_web::HttpMessage;
 
 use crate::{token::UserToken, user::UserLike};
 
-#[cfg(feature = "session")]
-pub use session::{LoginCookieError, SessionLogin, login_cookie};
 #[cfg(feature = "two-factor")]
 pub use crate::two_factor::store::check_store_contract as check_two_factor_store;
+#[cfg(feature = "session")]
+pub use session::{LoginCookieError, SessionLogin, login_cookie};
 
 /// A user for tests: an id, and optionally a display name, a username, a password hash, an API
 /// token and scopes (each set with a `with_` method); active unless [`inactive`](Self::inactive).

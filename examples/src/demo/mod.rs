@@ -22,6 +22,10 @@
 //! | `POST /account/password` | change the password (`current_password`, `new_password`) |
 //! | `GET /api/me`, `GET /api/admin` | JSON; session, Basic, `Bearer`, `Token`, `?apikey=`, `X-Api-Key`; 401 with challenges |
 //! | `POST /impersonate`, `POST /impersonate/exit` | act as another user (`user_id`), and stop; `?_impersonate=<id>` for one request |
+//! | `GET /account/2fa` | the second factor: set it up, or remove it (a fresh login: remembered sessions log in again) |
+//! | `POST /account/2fa/setup`, `POST /account/2fa/confirm` | start an enrolment (QR code, secret, URI), complete it with a first `code` (the recovery codes) |
+//! | `POST /account/2fa/disable`, `POST /account/2fa/recovery-codes` | remove the second factor, or make new recovery codes (`password`) |
+//! | `GET /login/2fa`, `POST /login/2fa` | the second step of a login: a TOTP or recovery `code` |
 
 use std::{sync::Arc, time::Duration};
 
@@ -236,6 +240,10 @@ impl Demo {
             tracing::warn!("IMIA_SECRET_KEY is not set: using a generated key; sessions will not survive a restart");
             SecretKey::generate()
         });
+        // Second factors in the same database: TOTP secrets sealed under the secret key,
+        // recovery codes hashed. HTTP Basic finds them through the login manager registered
+        // with the app, and refuses users who have one.
+        let two_factor = pool.two_factor(&secret).issuer("imia demo");
         // Login throttling: 10 failures per username in 5 minutes, by the login form or HTTP
         // Basic in any mix (one throttle guards every password check); per-address limits are
         // off, since the demo's traffic all comes from loopback. Kept in Redis when REDIS_URL is
@@ -268,7 +276,8 @@ impl Demo {
             .secure(cookie_secure);
         let mut logins = LoginManager::builder(users.clone(), config.hasher, secret.clone())
             .throttle(Arc::clone(&throttle))
-            .remember_me(remember.clone());
+            .remember_me(remember.clone())
+            .two_factor(two_factor);
         // The database store keeps a per-user index: `/account/sessions` lists and ends sessions.
         if let Some(index) = store.index() {
             logins = logins.sessions(index);
@@ -382,6 +391,19 @@ impl Demo {
                 web::post().to(pages::end_other_sessions),
             )
             .route("/account/sessions/{id}/end", web::post().to(pages::end_session))
+            .route("/account/2fa", web::get().to(pages::two_factor_page))
+            .route("/account/2fa/setup", web::post().to(pages::two_factor_setup))
+            .route("/account/2fa/confirm", web::post().to(pages::two_factor_confirm))
+            .route("/account/2fa/disable", web::post().to(pages::two_factor_disable))
+            .route(
+                "/account/2fa/recovery-codes",
+                web::post().to(pages::two_factor_recovery_codes),
+            )
+            .service(
+                web::resource("/login/2fa")
+                    .route(web::get().to(pages::second_step_page))
+                    .route(web::post().to(pages::second_step)),
+            )
             .route("/impersonate", web::post().to(pages::impersonate))
             .route("/impersonate/exit", web::post().to(pages::stop_impersonating))
             .wrap(self.impersonation.clone())

@@ -207,6 +207,28 @@ impl DemoPool {
         }
     }
 
+    /// Second factors in the same database (table `imia_two_factor`), their secrets sealed
+    /// under `secret`.
+    pub fn two_factor(&self, secret: &imia::SecretKey) -> imia::two_factor::TwoFactor {
+        use imia::{diesel::DieselTwoFactorStore, two_factor::TwoFactor};
+        match self {
+            Self::Sqlite(pool) => TwoFactor::new(
+                DieselTwoFactorStore::<imia::diesel::SqliteConnection>::new(pool.clone()),
+                secret,
+            ),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool) => TwoFactor::new(
+                DieselTwoFactorStore::<diesel_async::AsyncPgConnection>::new(pool.clone()),
+                secret,
+            ),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(pool) => TwoFactor::new(
+                DieselTwoFactorStore::<diesel_async::AsyncMysqlConnection>::new(pool.clone()),
+                secret,
+            ),
+        }
+    }
+
     /// The remember-me token store in the same database.
     pub fn tokens(&self) -> DemoTokens {
         match self {

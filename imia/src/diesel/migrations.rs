@@ -3,7 +3,7 @@
 //! [`run`] creates what is missing (`CREATE TABLE IF NOT EXISTS`), so it is safe to call on every
 //! start. The statements are plain SQL, one dialect per backend; copy them into your own
 //! migration tool if you prefer ([`users_sql`], [`sessions_sql`], [`remember_sql`],
-//! [`throttle_sql`]).
+//! [`throttle_sql`], [`two_factor_sql`]).
 //!
 //! The reference `users` table:
 //!
@@ -213,6 +213,37 @@ pub fn throttle_sql(dialect: Dialect, table: &str) -> String {
     }
 }
 
+/// The `CREATE TABLE` statements for the second-factor table `table` of
+/// `DieselTwoFactorStore` (feature `two-factor`) in `dialect`: one row per user, with the TOTP
+/// secret sealed (never usable as stored), whether it is enabled, the last accepted time step,
+/// the recovery codes as space-separated keyed hashes, the code attempts since the last reset,
+/// and when the enrolment began (Unix seconds).
+///
+/// ```
+/// use imia::diesel::{Dialect, migrations::two_factor_sql};
+///
+/// let sql = two_factor_sql(Dialect::Sqlite, "imia_two_factor");
+/// assert!(sql.contains("CREATE TABLE IF NOT EXISTS imia_two_factor"));
+/// assert!(two_factor_sql(Dialect::Mysql, "imia_two_factor").contains("user_id VARCHAR(255) NOT NULL PRIMARY KEY"));
+/// ```
+pub fn two_factor_sql(dialect: Dialect, table: &str) -> String {
+    let (user_id, charset) = match dialect {
+        Dialect::Mysql => ("VARCHAR(255)", " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+        Dialect::Sqlite | Dialect::Postgres => ("TEXT", ""),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+                user_id {user_id} NOT NULL PRIMARY KEY,
+                secret TEXT NOT NULL,
+                enabled BOOLEAN NOT NULL DEFAULT FALSE,
+                last_step BIGINT NOT NULL DEFAULT 0,
+                recovery_codes TEXT NOT NULL,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL
+            ){charset};"
+    )
+}
+
 /// Where [`run`] and [`run_named`] create the tables: a pool (`&pool`: one connection is taken
 /// from it for the duration) or a connection you hold (`&mut conn`).
 pub trait MigrationTarget {
@@ -271,9 +302,10 @@ pool_target!(
 );
 
 /// Creates the reference `users` table, the `imia_sessions` table, the
-/// `imia_remember_tokens` table and the `imia_login_throttle` table when they are missing, and
-/// adds the columns later versions use to tables an earlier version made. Give it the pool
-/// (`&pool`) or a connection (`&mut conn`).
+/// `imia_remember_tokens` table, the `imia_login_throttle` table and, with the feature
+/// `two-factor`, the `imia_two_factor` table when they are missing, and adds the columns later
+/// versions use to tables an earlier version made. Give it the pool (`&pool`) or a connection
+/// (`&mut conn`).
 ///
 /// # Examples
 ///
@@ -306,7 +338,9 @@ pub async fn run(target: impl MigrationTarget) -> Result<(), ProviderError> {
         .await
 }
 
-/// Like [`run`], with other table names (plain identifiers).
+/// Like [`run`], with other table names (plain identifiers). The second-factor table (feature
+/// `two-factor`) keeps its name, `imia_two_factor`; for another one, create it with
+/// [`two_factor_sql`].
 ///
 /// # Errors
 ///
@@ -340,6 +374,11 @@ async fn migrate_connection<C: Backend>(
         create_sessions,
         remember_sql(C::DIALECT, remember),
         throttle_sql(C::DIALECT, throttle)
+    );
+    #[cfg(feature = "two-factor")]
+    let sql = format!(
+        "{sql}\n{}",
+        two_factor_sql(C::DIALECT, super::two_factor_store::DEFAULT_TABLE)
     );
     diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
         .await

@@ -1,5 +1,6 @@
 //! Diesel (diesel-async) backends: a user provider, a session store, a remember-me token store,
-//! a login throttle ([`DieselThrottle`]), and their migrations.
+//! a login throttle ([`DieselThrottle`]), a second-factor store (`DieselTwoFactorStore`, feature
+//! `two-factor`), and their migrations.
 //!
 //! | feature | connection | pool helper |
 //! |---|---|---|
@@ -22,6 +23,8 @@ pub mod schema;
 mod session_store;
 mod statement;
 mod throttle;
+#[cfg(feature = "two-factor")]
+mod two_factor_store;
 
 #[cfg(feature = "mysql")]
 pub use connection::mysql_pool;
@@ -36,3 +39,5 @@ pub use remember_store::DieselRememberStore;
 #[cfg(feature = "session")]
 pub use session_store::{DieselSessionStore, DieselSessionStoreBuilder};
 pub use throttle::DieselThrottle;
+#[cfg(feature = "two-factor")]
+pub use two_factor_store::DieselTwoFactorStore;

@@ -6,9 +6,9 @@ use std::{any::type_name, fmt, sync::Arc};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 
-use super::{LoginError, LoginManager, LoginOptions};
 #[cfg(feature = "two-factor")]
 use super::CompletedLogin;
+use super::{LoginError, LoginManager, LoginOptions};
 #[cfg(feature = "two-factor")]
 use crate::two_factor::{Enrolment, RecoveryCodes, TwoFactor, TwoFactorError};
 use crate::{
@@ -696,7 +696,10 @@ impl<U: UserLike> Auth<U> {
     /// See [`LoginManager::regenerate_recovery_codes`].
     pub async fn regenerate_recovery_codes(&self, password: &str) -> Result<RecoveryCodes, TwoFactorError> {
         let user = self.own_user()?;
-        self.logins.inner.regenerate_recovery_codes(&self.req, user, password).await
+        self.logins
+            .inner
+            .regenerate_recovery_codes(&self.req, user, password)
+            .await
     }
 
     /// The logged-in user acting as themselves.

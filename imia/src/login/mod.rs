@@ -35,14 +35,14 @@ mod sessions;
 mod two_factor;
 
 use self::guard::DynGuard;
+#[cfg(feature = "two-factor")]
+pub use self::two_factor::CompletedLogin;
 pub use self::{
     auth::{Auth, Logins},
     error::LoginError,
     guard::LoginGuard,
     options::LoginOptions,
 };
-#[cfg(feature = "two-factor")]
-pub use self::two_factor::CompletedLogin;
 pub use crate::session_state::{login_user, logout, update_session_auth_hash};
 pub use crate::throttle::{Attempt, InMemoryThrottle, LoginThrottle};
 use crate::{
@@ -349,7 +349,8 @@ where
         let user_id = user.id().into_owned();
         #[cfg(feature = "two-factor")]
         if second_factor {
-            self.begin_second_step(req, username, &user_id, fingerprint, options).await?;
+            self.begin_second_step(req, username, &user_id, fingerprint, options)
+                .await?;
             return Err(LoginError::SecondFactorRequired);
         }
         let token = establish(req, user.clone(), &fingerprint)?;

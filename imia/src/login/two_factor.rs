@@ -114,7 +114,9 @@ where
         }
         // The user as they are now: still active, with the password and stamp of the first step.
         let user = match inner.provider.find_by_id(&pending.user_id).await? {
-            Some(user) if user.is_active() && inner.secret.user_fingerprint_matches(&user, &pending.fingerprint) => user,
+            Some(user) if user.is_active() && inner.secret.user_fingerprint_matches(&user, &pending.fingerprint) => {
+                user
+            }
             _ => {
                 session_state::end_pending(req);
                 tracing::info!(user.id = %pending.user_id, "pending login ended: the account changed since the password step");

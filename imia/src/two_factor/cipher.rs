@@ -88,16 +88,33 @@ mod tests {
         let sealed = cipher.seal("42", b"twenty bytes secret!").unwrap();
         assert!(sealed.starts_with("v1."));
         assert!(!sealed.contains("twenty"));
-        assert_eq!(cipher.open("42", &sealed).as_deref(), Some(&b"twenty bytes secret!"[..]));
-        assert_ne!(sealed, cipher.seal("42", b"twenty bytes secret!").unwrap(), "a nonce each time");
+        assert_eq!(
+            cipher.open("42", &sealed).as_deref(),
+            Some(&b"twenty bytes secret!"[..])
+        );
+        assert_ne!(
+            sealed,
+            cipher.seal("42", b"twenty bytes secret!").unwrap(),
+            "a nonce each time"
+        );
         assert_eq!(cipher.open("43", &sealed), None, "another user's row");
-        assert_eq!(SecretCipher::new(&SecretKey::generate()).open("42", &sealed), None, "another key");
+        assert_eq!(
+            SecretCipher::new(&SecretKey::generate()).open("42", &sealed),
+            None,
+            "another key"
+        );
         // Any altered byte is refused.
         let mut altered = sealed.clone().into_bytes();
         let last = altered.len() - 1;
         altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
         assert_eq!(cipher.open("42", std::str::from_utf8(&altered).unwrap()), None);
-        for garbage in ["", "v1.", "v1.AAAA", "v2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "v1.!!!!"] {
+        for garbage in [
+            "",
+            "v1.",
+            "v1.AAAA",
+            "v2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "v1.!!!!",
+        ] {
             assert_eq!(cipher.open("42", garbage), None, "{garbage:?}");
         }
     }

@@ -114,6 +114,11 @@ mod tests {
         assert_eq!(TwoFactorError::AlreadyEnabled.status_code(), 409);
         assert_eq!(TwoFactorError::from(LoginError::Busy).status_code(), 503);
         assert_eq!(TwoFactorError::from(LoginError::InvalidCredentials).status_code(), 403);
-        assert!(TwoFactorError::Internal("x".into()).error_response().status().is_server_error());
+        assert!(
+            TwoFactorError::Internal("x".into())
+                .error_response()
+                .status()
+                .is_server_error()
+        );
     }
 }

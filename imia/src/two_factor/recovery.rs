@@ -183,9 +183,15 @@ mod tests {
         let code = &codes.as_slice()[0];
         let stored = hasher.hash("42", code).unwrap();
         assert_eq!(stored.len(), 64);
-        assert_eq!(hasher.hash("42", &code.to_uppercase().replace('-', " ")), Some(stored.clone()));
+        assert_eq!(
+            hasher.hash("42", &code.to_uppercase().replace('-', " ")),
+            Some(stored.clone())
+        );
         assert_ne!(hasher.hash("43", code), Some(stored.clone()), "another user");
-        assert_ne!(RecoveryHasher::new(&SecretKey::generate()).hash("42", code), Some(stored));
+        assert_ne!(
+            RecoveryHasher::new(&SecretKey::generate()).hash("42", code),
+            Some(stored)
+        );
         assert_eq!(codes.hashes(&hasher, "42").len(), RECOVERY_CODES);
     }
 }

@@ -298,8 +298,12 @@ impl<S: TwoFactorStore> TwoFactorStore for std::sync::Arc<S> {
 /// The object-safe form of [`TwoFactorStore`] that [`TwoFactor`](super::TwoFactor) keeps.
 pub(crate) trait DynTwoFactorStore: Send + Sync + 'static {
     fn find_dyn<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<Option<TwoFactorRecord>, ProviderError>>;
-    fn begin_dyn<'a>(&'a self, user_id: &'a str, secret: &'a str, now: i64)
-    -> LocalBoxFuture<'a, Result<bool, ProviderError>>;
+    fn begin_dyn<'a>(
+        &'a self,
+        user_id: &'a str,
+        secret: &'a str,
+        now: i64,
+    ) -> LocalBoxFuture<'a, Result<bool, ProviderError>>;
     fn enable_dyn<'a>(
         &'a self,
         user_id: &'a str,
@@ -319,7 +323,8 @@ pub(crate) trait DynTwoFactorStore: Send + Sync + 'static {
         user_id: &'a str,
         hashes: &'a [String],
     ) -> LocalBoxFuture<'a, Result<bool, ProviderError>>;
-    fn reserve_attempt_dyn<'a>(&'a self, user_id: &'a str, max: u32) -> LocalBoxFuture<'a, Result<bool, ProviderError>>;
+    fn reserve_attempt_dyn<'a>(&'a self, user_id: &'a str, max: u32)
+    -> LocalBoxFuture<'a, Result<bool, ProviderError>>;
     fn reset_attempts_dyn<'a>(&'a self, user_id: &'a str) -> LocalBoxFuture<'a, Result<(), ProviderError>>;
 }
 
@@ -371,7 +376,11 @@ impl<S: TwoFactorStore> DynTwoFactorStore for S {
         Box::pin(self.replace_recovery_codes(user_id, hashes))
     }
 
-    fn reserve_attempt_dyn<'a>(&'a self, user_id: &'a str, max: u32) -> LocalBoxFuture<'a, Result<bool, ProviderError>> {
+    fn reserve_attempt_dyn<'a>(
+        &'a self,
+        user_id: &'a str,
+        max: u32,
+    ) -> LocalBoxFuture<'a, Result<bool, ProviderError>> {
         Box::pin(self.reserve_attempt(user_id, max))
     }
 
@@ -411,8 +420,14 @@ pub async fn check_store_contract(store: &impl TwoFactorStore, user: &str) {
     assert!(!store.enable(user, "v1.first", 10, &[]).await.unwrap(), "replaced");
     let codes = vec!["a".repeat(64), "b".repeat(64)];
     assert!(store.enable(user, "v1.second", 10, &codes).await.unwrap());
-    assert!(!store.enable(user, "v1.second", 11, &codes).await.unwrap(), "enabled already");
-    assert!(!store.begin(user, "v1.third", 102).await.unwrap(), "enabled: no new enrolment");
+    assert!(
+        !store.enable(user, "v1.second", 11, &codes).await.unwrap(),
+        "enabled already"
+    );
+    assert!(
+        !store.begin(user, "v1.third", 102).await.unwrap(),
+        "enabled: no new enrolment"
+    );
     let record = store.find(user).await.unwrap().unwrap();
     assert!(record.enabled);
     assert_eq!((record.secret.as_str(), record.last_step), ("v1.second", 10));
@@ -427,7 +442,10 @@ pub async fn check_store_contract(store: &impl TwoFactorStore, user: &str) {
     assert!(!store.use_recovery_code(&other, &codes[0]).await.unwrap());
     assert!(store.use_recovery_code(user, &codes[0]).await.unwrap());
     assert!(!store.use_recovery_code(user, &codes[0]).await.unwrap());
-    assert_eq!(store.find(user).await.unwrap().unwrap().recovery_codes, vec![codes[1].clone()]);
+    assert_eq!(
+        store.find(user).await.unwrap().unwrap().recovery_codes,
+        vec![codes[1].clone()]
+    );
     let fresh = vec!["c".repeat(64)];
     assert!(store.replace_recovery_codes(user, &fresh).await.unwrap());
     assert!(!store.use_recovery_code(user, &codes[1]).await.unwrap(), "replaced");

@@ -192,8 +192,16 @@ mod tests {
         let step = now / STEP_SECS;
         let code = secret.code_at(now);
         assert_eq!(secret.verify(&code, now), Some(step));
-        assert_eq!(secret.verify(&code, now - 30), Some(step), "the server's clock is a step behind");
-        assert_eq!(secret.verify(&code, now + 30), Some(step), "the server's clock is a step ahead");
+        assert_eq!(
+            secret.verify(&code, now - 30),
+            Some(step),
+            "the server's clock is a step behind"
+        );
+        assert_eq!(
+            secret.verify(&code, now + 30),
+            Some(step),
+            "the server's clock is a step ahead"
+        );
         assert_eq!(secret.verify(&code, now + 60), None);
         assert_eq!(secret.verify(&code, now - 60), None);
     }
@@ -205,7 +213,15 @@ mod tests {
         let code = secret.code_at(now);
         let spaced = format!("{} {}", &code[..3], &code[3..]);
         assert!(secret.verify(&spaced, now).is_some());
-        for bad in ["", "12345", "1234567", "abcdef", "+12345", "１２３４５６", &format!("{code}0")] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "abcdef",
+            "+12345",
+            "１２３４５６",
+            &format!("{code}0"),
+        ] {
             assert_eq!(secret.verify(bad, now), None, "{bad:?}");
         }
     }
@@ -218,7 +234,11 @@ mod tests {
         assert!(!encoded.contains('='));
         assert_eq!(TotpSecret::from_base32(&encoded), Some(secret.clone()));
         assert_eq!(TotpSecret::from_base32(&encoded.to_lowercase()), Some(secret));
-        assert_eq!(TotpSecret::from_base32("JBSWY3DPEHPK3PXP"), None, "80 bits is too short");
+        assert_eq!(
+            TotpSecret::from_base32("JBSWY3DPEHPK3PXP"),
+            None,
+            "80 bits is too short"
+        );
         assert_eq!(TotpSecret::from_base32("not base32!"), None);
         assert!(TotpSecret::from_bytes(&[0; 15]).is_none());
         assert_eq!(format!("{:?}", TotpSecret::generate()), "TotpSecret(<redacted>)");

@@ -45,3 +45,7 @@ mod session_store;
 #[cfg(any(feature = "redis", feature = "diesel"))]
 mod throttle;
 mod token;
+#[cfg(all(feature = "two-factor", feature = "macros"))]
+mod two_factor;
+#[cfg(feature = "two-factor")]
+mod two_factor_store;

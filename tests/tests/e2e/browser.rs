@@ -206,3 +206,85 @@ fn a_user_ends_the_other_browsers_session_from_the_sessions_page() {
     drop(server);
     let _ = std::fs::remove_file(db);
 }
+
+/// The code of the time step `offset` steps from now (0 or +1: both stay within the accepted
+/// drift if a step boundary passes before the demo checks them).
+fn totp_code(secret: &imia::two_factor::TotpSecret, offset: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    secret.code_at(now + offset * 30)
+}
+
+/// Logs out with the button on `/app`.
+fn log_out(browser: &Browser, server: &ExampleServer) {
+    browser.goto(&server.url("/app")).unwrap();
+    browser.click(&browser.wait_for("#logout").unwrap()).unwrap();
+    browser.wait_for_url(|u| u.ends_with("/login")).unwrap();
+}
+
+/// Types `code` into the second step's form and submits it.
+fn enter_code(browser: &Browser, code: &str) {
+    browser.type_into(&browser.wait_for("#code").unwrap(), code).unwrap();
+    browser.click(&browser.find("#submit-code").unwrap()).unwrap();
+}
+
+#[test]
+fn a_user_enrols_a_second_factor_and_logs_in_with_a_code_then_a_recovery_code() {
+    let Some(browser) = browser_or_skip() else { return };
+    let (server, db) = demo("two-factor");
+    log_in(&browser, &server, "user@example.com", "password", false);
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+
+    // Enrol from the account page: the QR code, the secret, and a first code from it.
+    browser.click(&browser.wait_for("#two-factor-link").unwrap()).unwrap();
+    browser.click(&browser.wait_for("#setup-2fa").unwrap()).unwrap();
+    let secret = browser.text(&browser.wait_for("#totp-secret").unwrap()).unwrap();
+    assert!(browser.find("#totp-qr svg").is_ok(), "an inline QR code");
+    let uri = browser.text(&browser.find("#totp-uri").unwrap()).unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    screenshot(&browser, "two-factor-setup");
+    let secret = imia::two_factor::TotpSecret::from_base32(&secret).expect("a base32 secret on the page");
+    browser
+        .type_into(&browser.find("#code").unwrap(), &totp_code(&secret, 0))
+        .unwrap();
+    browser.click(&browser.find("#confirm-2fa").unwrap()).unwrap();
+    browser.wait_for("#recovery-codes").unwrap();
+    let source = browser.source().unwrap();
+    let codes: Vec<String> = source
+        .match_indices("class=\"recovery-code\">")
+        .map(|(at, m)| source[at + m.len()..].split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{source}");
+    screenshot(&browser, "two-factor-recovery-codes");
+    browser.goto(&server.url("/whoami")).unwrap();
+    assert!(browser.source().unwrap().contains("\"mfa\":true"));
+
+    // Log out, then in: the password leads to the code form, the code to the app.
+    log_out(&browser, &server);
+    fill_login(&browser, "user@example.com", "password", false);
+    browser.wait_for_url(|u| u.ends_with("/login/2fa")).unwrap();
+    screenshot(&browser, "two-factor-login");
+    enter_code(&browser, &totp_code(&secret, 1));
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "User");
+
+    // And with a recovery code instead of the app.
+    log_out(&browser, &server);
+    fill_login(&browser, "user@example.com", "password", false);
+    browser.wait_for_url(|u| u.ends_with("/login/2fa")).unwrap();
+    enter_code(&browser, &codes[0]);
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "User");
+    browser.goto(&server.url("/whoami")).unwrap();
+    let whoami = browser.source().unwrap();
+    assert!(
+        whoami.contains("\"state\":\"authenticated\"") && whoami.contains("\"mfa\":true"),
+        "{whoami}"
+    );
+
+    drop(browser);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+}

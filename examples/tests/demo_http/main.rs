@@ -12,6 +12,8 @@ use imia::password::Argon2Hasher;
 use imia_examples::demo::{Demo, DemoConfig, SESSION_COOKIE, SessionBackend, pages::LOGIN_FAILED};
 use serde_json::{Value, json};
 
+mod two_factor;
+
 fn temp_db() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -125,7 +127,7 @@ async fn anonymous_identity_json() {
     let r = send(&app, get("/whoami")).await;
     assert_eq!(
         r.json(),
-        json!({"id": null, "name": "Anonymous", "username": null, "scopes": [], "state": "anonymous", "original_id": null})
+        json!({"id": null, "name": "Anonymous", "username": null, "scopes": [], "state": "anonymous", "original_id": null, "mfa": false})
     );
     assert!(send(&app, get("/")).await.text().contains("not logged in"));
 }

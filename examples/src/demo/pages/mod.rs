@@ -5,7 +5,13 @@ use actix_web::{
     http::header::{self, CacheControl, CacheDirective, HeaderValue},
     web,
 };
-use imia::{Auth, CurrentUser, UserToken, login::LoginError, protected, redirect::safe_next};
+use imia::{
+    Auth, CurrentUser, UserToken,
+    login::{LoginError, LoginOptions, Logins},
+    protected,
+    redirect::safe_next,
+    two_factor::TwoFactorError,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,26 +19,54 @@ use crate::escape_html as escape;
 
 use super::users::DemoUser;
 
+mod two_factor;
+
+pub use self::two_factor::{
+    SECOND_STEP, second_step, second_step_page, two_factor_confirm, two_factor_disable, two_factor_page,
+    two_factor_recovery_codes, two_factor_setup,
+};
+
 /// Where a login goes without a (safe) `next`.
 pub const HOME: &str = "/app";
 
 /// The one message every failed login shows.
 pub const LOGIN_FAILED: &str = "Invalid e-mail or password.";
 
-/// `{"id", "name", "username", "scopes", "state", "original_id"}` of a token.
-pub fn identity(token: &UserToken) -> Value {
-    json!({
+/// `{"id", "name", "username", "scopes", "state", "original_id", "mfa"}` of a token: `mfa` tells
+/// whether the account has a second factor on.
+pub async fn identity(token: &UserToken, logins: &Logins<DemoUser>) -> Result<Value, TwoFactorError> {
+    let mfa = match (logins.two_factor(), token.id()) {
+        (Some(two_factor), Some(id)) => two_factor.is_enabled(&id).await?,
+        _ => false,
+    };
+    Ok(json!({
         "id": token.id(),
         "name": token.display_name(),
         "username": token.username(),
         "scopes": token.scopes(),
         "state": token.state().as_str(),
         "original_id": token.original_id(),
-    })
+        "mfa": mfa,
+    }))
+}
+
+/// The identity as a JSON answer; an opaque error when the second-factor store fails.
+async fn identity_response(
+    token: &UserToken,
+    logins: &Logins<DemoUser>,
+    wrap: impl FnOnce(Value) -> Value,
+) -> HttpResponse {
+    match identity(token, logins).await {
+        Ok(identity) => HttpResponse::Ok().json(wrap(identity)),
+        Err(err) => {
+            tracing::error!(error.display = %err, "could not read the identity");
+            HttpResponse::new(err.status_code())
+        }
+    }
 }
 
 /// The banner shown while impersonating, with the button that stops it.
-fn banner(token: &UserToken) -> String {
+pub(crate) fn banner(token: &UserToken) -> String {
     match token.original() {
         Some(real) => format!(
             "<div id=\"impersonation-banner\" style=\"background:#fde68a;padding:.5em\">You ({}) are acting as <strong>{}</strong>. \
@@ -63,12 +97,12 @@ pub async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("style.css"))
+        .body(include_str!("../style.css"))
 }
 
 /// `GET /whoami`: the identity as JSON.
-pub async fn whoami(token: UserToken) -> HttpResponse {
-    HttpResponse::Ok().json(identity(&token))
+pub async fn whoami(token: UserToken, logins: Logins<DemoUser>) -> HttpResponse {
+    identity_response(&token, &logins, |identity| identity).await
 }
 
 /// The query of the login page.
@@ -96,27 +130,16 @@ pub struct LoginForm {
     next: String,
 }
 
-/// `POST /login`.
+/// `POST /login`. A user with a second factor goes on to `/login/2fa`, anonymous until then;
+/// "remember me" and `next` wait for the second step.
 pub async fn login(mut auth: Auth<DemoUser>, form: web::Form<LoginForm>) -> HttpResponse {
     let form = form.into_inner();
-    match auth.login(&form.username, &form.password).await {
-        Ok(_) => {
-            if form.remember_me.is_some()
-                && let Err(err) = auth.remember().await
-            {
-                // The login stands; only the long-lived cookie is missing.
-                tracing::error!(error.display = %err, "could not issue a remember-me token");
-            }
-            let target = safe_next(&form.next).unwrap_or(HOME);
-            no_store(
-                HttpResponse::SeeOther()
-                    .insert_header((
-                        header::LOCATION,
-                        HeaderValue::from_str(target).unwrap_or(HeaderValue::from_static(HOME)),
-                    ))
-                    .finish(),
-            )
-        }
+    let options = LoginOptions::new()
+        .remember(form.remember_me.is_some())
+        .next(&form.next);
+    match auth.login_with(&form.username, &form.password, options).await {
+        Ok(_) => no_store(redirect_to(safe_next(&form.next).unwrap_or(HOME))),
+        Err(LoginError::SecondFactorRequired) => no_store(see_other(SECOND_STEP)),
         // The same page, status and body for every credential problem.
         Err(LoginError::InvalidCredentials) => no_store(page(
             HttpResponse::Ok(),
@@ -180,7 +203,7 @@ pub async fn app(user: CurrentUser<DemoUser>) -> HttpResponse {
          <h2>Change your password</h2>\n<form method=\"post\" action=\"/account/password\">\n\
          <label>Current password <input type=\"password\" name=\"current_password\" autocomplete=\"current-password\"></label>\n\
          <label>New password <input type=\"password\" name=\"new_password\" autocomplete=\"new-password\"></label>\n\
-         <button type=\"submit\">Change</button>\n</form>\n<p><a href=\"/account/sessions\" id=\"sessions-link\">Your sessions</a></p>\n{impersonate}{LOGOUT_FORM}",
+         <button type=\"submit\">Change</button>\n</form>\n<p><a href=\"/account/sessions\" id=\"sessions-link\">Your sessions</a> · <a href=\"/account/2fa\" id=\"two-factor-link\">Two-factor authentication</a></p>\n{impersonate}{LOGOUT_FORM}",
         banner(user.token()),
         escape(&user.name()),
         escape(&user.email)
@@ -356,7 +379,17 @@ fn wants_json(req: &HttpRequest) -> bool {
         .is_some_and(|accept| accept.contains("application/json"))
 }
 
-fn see_other(location: &'static str) -> HttpResponse {
+/// 303 to a local path already checked to be safe.
+pub(crate) fn redirect_to(target: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            HeaderValue::from_str(target).unwrap_or(HeaderValue::from_static(HOME)),
+        ))
+        .finish()
+}
+
+pub(crate) fn see_other(location: &'static str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
@@ -400,14 +433,14 @@ pub async fn stop_impersonating(req: HttpRequest) -> HttpResponse {
 
 /// `GET /api/me`.
 #[protected]
-pub async fn api_me(token: UserToken) -> HttpResponse {
-    HttpResponse::Ok().json(identity(&token))
+pub async fn api_me(token: UserToken, logins: Logins<DemoUser>) -> HttpResponse {
+    identity_response(&token, &logins, |identity| identity).await
 }
 
 /// `GET /api/admin`.
 #[protected(scopes = "admin")]
-pub async fn api_admin(token: UserToken) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "admin": true, "user": identity(&token) }))
+pub async fn api_admin(token: UserToken, logins: Logins<DemoUser>) -> HttpResponse {
+    identity_response(&token, &logins, |identity| json!({ "admin": true, "user": identity })).await
 }
 
 const LOGOUT_FORM: &str = "<form method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>\n\
@@ -429,7 +462,7 @@ fn login_form(next: &str, error: Option<&str>) -> String {
     )
 }
 
-fn page(mut builder: HttpResponseBuilder, title: &str, body: &str) -> HttpResponse {
+pub(crate) fn page(mut builder: HttpResponseBuilder, title: &str, body: &str) -> HttpResponse {
     builder.content_type("text/html; charset=utf-8").body(format!(
         "<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{0}</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n<h1>{0}</h1>\n{body}\n</html>\n",
@@ -437,7 +470,7 @@ fn page(mut builder: HttpResponseBuilder, title: &str, body: &str) -> HttpRespon
     ))
 }
 
-fn no_store(mut resp: HttpResponse) -> HttpResponse {
+pub(crate) fn no_store(mut resp: HttpResponse) -> HttpResponse {
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         CacheControl(vec![CacheDirective::NoStore])
