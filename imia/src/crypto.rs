@@ -47,7 +47,7 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// Now, in Unix milliseconds.
-#[cfg(feature = "session")]
+#[cfg(any(feature = "session", feature = "mail"))]
 pub(crate) fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -85,6 +85,8 @@
 //! | `postgres` | `diesel` on PostgreSQL through tokio-postgres (no libpq) | no |
 //! | `mysql` | `diesel` on MySQL and MariaDB through mysql_async (no libmysqlclient) | no |
 //! | `two-factor` | second factors in the login flow: TOTP codes and recovery codes ([`two_factor`]); implies `session` | no |
+//! | `mail` | account e-mails: the [`mail::Mailer`] trait, a file mailer and an outbox that sends off the request path, on lettre | no |
+//! | `smtp` | an SMTP mailer on lettre (tokio, STARTTLS or TLS through rustls, authentication); implies `mail` | no |
 //! | `fuzzing` | unstable entry points into the parsers, for the fuzz targets and their regression tests; not part of the API | no |
 //!
 //! Each feature builds alone. [`testing`] is always compiled: see its documentation for why.
@@ -115,6 +117,8 @@ pub mod fuzzing;
 pub mod impersonation;
 #[cfg(feature = "session")]
 pub mod login;
+#[cfg(feature = "mail")]
+pub mod mail;
 mod middleware;
 pub mod password;
 pub mod provider;

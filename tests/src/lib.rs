@@ -19,6 +19,7 @@
 //!   behind a session cookie, for the adversarial session, login, impersonation and concurrency
 //!   tests.
 //! - [`serial`]: a lock for the few tests that measure the test process as a whole.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) on a free port, and the messages it received.
 //! - [`server`]: starts an example binary of `imia-examples` on a free port, waits until it
 //!   answers, and kills it when dropped.
 //!
@@ -42,4 +43,5 @@ pub mod require;
 pub mod serial;
 pub mod server;
 pub mod session_attack;
+pub mod smtp;
 pub mod webdriver;

@@ -11,6 +11,7 @@
 //! | [`multiple`] | the `multiple` example, with a cookie jar |
 //! | [`scale`] | two demo processes sharing PostgreSQL and Redis; a Redis outage |
 //! | [`browser`] | the demo in headless Chromium through chromedriver |
+//! | [`mail`] | the SMTP mailer against a real SMTP server (aiosmtpd) |
 //!
 //! Tests that need a server, a program or the browser skip without it, except under `CI=true`,
 //! where they fail ([`imia_tests::require`]).
@@ -18,6 +19,7 @@
 mod basic_auth;
 mod browser;
 mod harness;
+mod mail;
 mod multiple;
 mod quickstart;
 mod scale;
