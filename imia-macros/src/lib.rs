@@ -29,6 +29,7 @@ mod user_like;
 /// | scopes | `#[imia(scopes)]` | `scopes` | `Vec<String>`, a set, a space- or comma-separated `String`, or an `Option` of one |
 /// | display name | `#[imia(display_name)]` | `display_name`, `name` | a string, or `Option` (falls back to the username, then the id) |
 /// | active flag | `#[imia(active)]` | `is_active`, `active` | `bool`, or `Option<bool>` (`None`: inactive) |
+/// | verified address | `#[imia(verified)]` | `email_verified` | `bool`, or `Option<bool>` (`None`: unverified); an unverified user cannot log in |
 /// | API token | `#[imia(token)]` | `api_token`, `token` | a string or `Option` of one (empty: none) |
 /// | security stamp | `#[imia(security_stamp)]` | `security_stamp` | `String`, `Option<String>` or another owned string (`None` or empty: no stamp); the derive also writes it (`set_security_stamp`) |
 ///
@@ -41,7 +42,7 @@ mod user_like;
 ///    marked `#[imia(skip)]` or plays a role by attribute: with both `username` and `email`, the
 ///    username is `username`;
 /// 4. else no field: the trait's default answers (no username, no password hash, no scopes, active,
-///    no API token, no security stamp; the display name is the username, else the id).
+///    verified, no API token, no security stamp; the display name is the username, else the id).
 ///
 /// Only named fields are matched by name: in a tuple struct every role needs its attribute. One
 /// field can play several roles by attribute (`#[imia(id, username)]`). `#[imia(skip)]` keeps a

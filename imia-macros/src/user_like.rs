@@ -28,10 +28,11 @@ enum Role {
     Active,
     Token,
     Stamp,
+    Verified,
 }
 
 impl Role {
-    const ALL: [Role; 8] = [
+    const ALL: [Role; 9] = [
         Role::Id,
         Role::Username,
         Role::Password,
@@ -40,6 +41,7 @@ impl Role {
         Role::Active,
         Role::Token,
         Role::Stamp,
+        Role::Verified,
     ];
 
     fn key(self) -> &'static str {
@@ -52,6 +54,7 @@ impl Role {
             Role::Active => "active",
             Role::Token => "token",
             Role::Stamp => "security_stamp",
+            Role::Verified => "verified",
         }
     }
 
@@ -70,6 +73,7 @@ impl Role {
             Role::Active => &["is_active", "active"],
             Role::Token => &["api_token", "token"],
             Role::Stamp => &["security_stamp"],
+            Role::Verified => &["email_verified"],
         }
     }
 }
@@ -297,7 +301,7 @@ fn parse_field(index: usize, field: &syn::Field) -> FieldModel {
                     format!("`{key}` goes on the struct, not on a field")
                 } else {
                     format!(
-                        "unknown imia attribute `{}`; expected one of `id`, `username`, `password`, `scopes`, `display_name`, `active`, `token`, `security_stamp`, `skip`",
+                        "unknown imia attribute `{}`; expected one of `id`, `username`, `password`, `scopes`, `display_name`, `active`, `token`, `security_stamp`, `verified`, `skip`",
                         path_text(&meta.path)
                     )
                 };
@@ -604,6 +608,14 @@ fn expand(plan: &Plan) -> TokenStream {
         })
     };
 
+    let verified = plan.field(Role::Verified).map(|FieldRef { member, ty }| {
+        quote_spanned! {ty.span()=>
+            fn is_verified(&self) -> bool {
+                <#ty as #private::VerifiedField>::verified(&self.#member)
+            }
+        }
+    });
+
     let (impl_generics, ty_generics, where_clause) = plan.generics.split_for_impl();
     let mut where_clause = where_clause.cloned().unwrap_or_else(|| syn::parse_quote!(where));
     if plan.generics.type_params().next().is_some() {
@@ -625,6 +637,7 @@ fn expand(plan: &Plan) -> TokenStream {
             #stamp
             #scopes
             #active
+            #verified
         }
     }
 }
@@ -700,10 +713,11 @@ mod tests {
     fn every_role_is_taken_by_attribute_or_by_name() {
         let by_attribute = roles(
             "struct U { #[imia(id)] a: u8, #[imia(username)] b: u8, #[imia(password)] c: u8, #[imia(scopes)] d: u8,
-             #[imia(display_name)] e: u8, #[imia(active)] f: u8, #[imia(token)] g: u8, #[imia(security_stamp)] h: u8 }",
+             #[imia(display_name)] e: u8, #[imia(active)] f: u8, #[imia(token)] g: u8, #[imia(security_stamp)] h: u8,
+             #[imia(verified)] i: u8 }",
         );
         let fields: Vec<_> = by_attribute.iter().map(|(_, f)| f.as_str()).collect();
-        assert_eq!(fields, ["a", "b", "c", "d", "e", "f", "g", "h"]);
+        assert_eq!(fields, ["a", "b", "c", "d", "e", "f", "g", "h", "i"]);
         assert_eq!(by_attribute.len(), Role::ALL.len());
 
         for role in Role::ALL {

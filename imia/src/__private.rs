@@ -279,6 +279,30 @@ impl ActiveField for Option<bool> {
     }
 }
 
+/// A field that says whether the user's e-mail address is verified.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot say whether a user's address is verified",
+    label = "expected `bool` or `Option<bool>` (where `None` means unverified)"
+)]
+pub trait VerifiedField {
+    /// Whether the address is verified.
+    fn verified(&self) -> bool;
+}
+
+impl VerifiedField for bool {
+    #[inline]
+    fn verified(&self) -> bool {
+        *self
+    }
+}
+
+impl VerifiedField for Option<bool> {
+    #[inline]
+    fn verified(&self) -> bool {
+        self.unwrap_or(false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +328,7 @@ mod tests {
         assert_eq!(42u64.id_cow(), "42");
         assert!(!None::<bool>.active());
         assert!(Some(true).active());
+        assert!(!None::<bool>.verified());
+        assert!(true.verified() && Some(true).verified());
     }
 }

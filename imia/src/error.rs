@@ -310,6 +310,13 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A sender given to [`AccountMail`](crate::account::AccountMail) is not a mailbox
+    /// (`Name <address>` or an address).
+    #[error("not a mailbox: {mailbox:?}")]
+    InvalidMailbox {
+        /// The mailbox as given.
+        mailbox: String,
+    },
     /// A table or column name given to a Diesel store or provider is not a plain SQL
     /// identifier (letters, digits and `_`, optionally qualified once: `schema.table`).
     #[error("not a plain SQL {what} name: {name:?}")]

@@ -85,6 +85,7 @@
 //! | `postgres` | `diesel` on PostgreSQL through tokio-postgres (no libpq) | no |
 //! | `mysql` | `diesel` on MySQL and MariaDB through mysql_async (no libmysqlclient) | no |
 //! | `two-factor` | second factors in the login flow: TOTP codes and recovery codes ([`two_factor`]); implies `session` | no |
+//! | `account` | password resets, verified sign-up and address changes by single-use links ([`account`]); implies `session` and `mail` | no |
 //! | `mail` | account e-mails: the [`mail::Mailer`] trait, a file mailer and an outbox that sends off the request path, on lettre | no |
 //! | `smtp` | an SMTP mailer on lettre (tokio, STARTTLS or TLS through rustls, authentication); implies `mail` | no |
 //! | `fuzzing` | unstable entry points into the parsers, for the fuzz targets and their regression tests; not part of the API | no |
@@ -99,6 +100,8 @@ extern crate self as imia;
 
 #[doc(hidden)]
 pub mod __private;
+#[cfg(feature = "account")]
+pub mod account;
 pub mod authenticator;
 mod cookies;
 mod crypto;

@@ -160,12 +160,21 @@ impl SecretKey {
 
     /// A 32-byte key for `purpose`, derived from this secret: SHA-256(purpose + secret). Each
     /// use of the secret gets its own key, so that one never helps to attack another.
-    #[cfg_attr(not(feature = "two-factor"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "two-factor", feature = "account")), allow(dead_code))]
     pub(crate) fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(purpose);
         hasher.update(&self.raw);
         hasher.finalize().into()
+    }
+
+    /// What a single-use link is bound to: HMAC-SHA256, under a key of its own derived from
+    /// this secret, of the user's password hash and security stamp, in hex. A password change
+    /// (or a rotated stamp) makes every reset link issued before it useless.
+    #[cfg_attr(not(feature = "account"), allow(dead_code))]
+    pub(crate) fn link_binding<U: crate::UserLike + ?Sized>(&self, user: &U) -> String {
+        let key = <Hmac<Sha256>>::new_from_slice(&self.derive_key(b"imia.link.binding")).expect("any key length");
+        crate::provider::hex(&mac_of(&key, user.hashed_password(), &user.security_stamp()))
     }
 
     /// The session fingerprint of `user`: its password hash and security stamp.

@@ -55,6 +55,8 @@ use actix_web::HttpMessage;
 
 use crate::{token::UserToken, user::UserLike};
 
+#[cfg(feature = "account")]
+pub use crate::account::check_store_contract as check_link_store;
 #[cfg(feature = "two-factor")]
 pub use crate::two_factor::store::check_store_contract as check_two_factor_store;
 #[cfg(feature = "session")]

@@ -164,6 +164,15 @@ pub trait UserLike: Send + Sync + 'static {
     fn is_active(&self) -> bool {
         true
     }
+
+    /// Whether the user's e-mail address is verified (default: `true`). An unverified user
+    /// cannot log in with a password ([`LoginError::Unverified`](crate::login::LoginError::Unverified)
+    /// after a right one) nor through HTTP Basic, until the verification link is used (see
+    /// [`account`](crate::account)). `#[derive(UserLike)]` reads a `bool` field named
+    /// `email_verified` (or marked `#[imia(verified)]`).
+    fn is_verified(&self) -> bool {
+        true
+    }
 }
 
 /// A type-erased user, as kept by a [`UserToken`](crate::UserToken).

@@ -26,6 +26,15 @@
 //! | `POST /account/2fa/setup`, `POST /account/2fa/confirm` | start an enrolment (QR code, secret, URI), complete it with a first `code` (the recovery codes) |
 //! | `POST /account/2fa/disable`, `POST /account/2fa/recovery-codes` | remove the second factor, or make new recovery codes (`password`) |
 //! | `GET /login/2fa`, `POST /login/2fa` | the second step of a login: a TOTP or recovery `code` |
+//! | `GET /password/forgot`, `POST /password/forgot` | ask for a reset link (`email`); the same answer for every address |
+//! | `GET /password/reset/{token}`, `POST /password/reset/{token}` | set a new password (`new_password`) through a mailed link |
+//! | `GET /signup`, `POST /signup` | create an account (`email`, `name`, `password`); the same answer for new and taken addresses |
+//! | `GET /signup/verify/{token}` | confirm the address of a new account (303 to `/login`) |
+//! | `GET /account/email`, `POST /account/email` | change the address (`email`, `password`): a link to the new one, a notice to the old one |
+//! | `GET /account/email/confirm/{token}` | the new address takes effect |
+//!
+//! Mail goes into `MAIL_DIR` (`imia-demo-mail`) as `.eml` files, or to `SMTP_URL` when set
+//! ([`mail::DemoMail`]).
 
 use std::{sync::Arc, time::Duration};
 
@@ -45,11 +54,12 @@ use imia::{
     csrf::{Origin, SameOrigin},
     impersonation::Impersonation,
     login::LoginManager,
-    password::Argon2Hasher,
+    password::{Argon2Hasher, PasswordPolicy},
     remember::RememberMe,
     throttle::ThrottlePolicy,
 };
 
+pub mod mail;
 pub mod pages;
 pub mod store;
 pub mod users;
@@ -61,6 +71,8 @@ use users::{DemoTokens, DemoUsers};
 pub type DemoRemember = RememberMe<DemoUsers, DemoTokens>;
 /// The demo's impersonation handle.
 pub type DemoImpersonation = Impersonation<DemoUsers>;
+/// The demo's password resets and sign-ups.
+pub type DemoAccounts = imia::account::Accounts<DemoUsers, Argon2Hasher>;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "imia_session";
@@ -197,6 +209,7 @@ pub struct Demo {
     cookie_secure: bool,
     throttle: Arc<DemoThrottle>,
     csrf: SameOrigin,
+    accounts: DemoAccounts,
 }
 
 /// actix-session's Redis store over a connection pool, whose connections are bounded by
@@ -226,6 +239,19 @@ impl Demo {
     /// When the database or Redis cannot be reached, this build lacks the backend named, or
     /// the public origin is not an origin.
     pub async fn new(config: DemoConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let mail = mail::DemoMail::from_env(None, config.public_origin.as_deref())?;
+        Self::with_mail(config, mail).await
+    }
+
+    /// Like [`Demo::new`], with the account e-mails going where `mail` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`Demo::new`], and an SMTP URL that cannot be used.
+    pub async fn with_mail(
+        config: DemoConfig,
+        mail: mail::DemoMail,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let csrf = match &config.public_origin {
             Some(origin) => SameOrigin::new().try_public_origin(origin)?,
             None => SameOrigin::new(),
@@ -236,6 +262,7 @@ impl Demo {
         let cookie_secure = config.cookie_secure || config.public_origin_is_https();
         let (users, pool) = users::connect(&config.database_url, &config.hasher).await?;
         let tokens = pool.tokens();
+        let links = pool.clone();
         let secret = config.secret.unwrap_or_else(|| {
             tracing::warn!("IMIA_SECRET_KEY is not set: using a generated key; sessions will not survive a restart");
             SecretKey::generate()
@@ -282,7 +309,9 @@ impl Demo {
         if let Some(index) = store.index() {
             logins = logins.sessions(index);
         }
-        let logins = logins.build();
+        // Changing the password takes 8 characters or more, as sign-up and resets do.
+        let logins = logins.password_policy(PasswordPolicy::new()).build();
+        let accounts = mail.accounts(&logins, &links)?;
         // Impersonation: scope `auth:impersonate_others`, the default policy, and the original
         // library's `?_impersonate=<id>` for one request.
         let impersonation = Impersonation::new(users.clone()).stateless(true);
@@ -296,6 +325,7 @@ impl Demo {
             cookie_secure,
             throttle,
             csrf,
+            accounts,
         })
     }
 
@@ -362,6 +392,7 @@ impl Demo {
         App::new()
             .app_data(self.logins.handle())
             .app_data(web::Data::new(self.impersonation.clone()))
+            .app_data(web::Data::new(self.accounts.clone()))
             .service(
                 web::scope("/api")
                     .wrap(self.impersonation.clone())
@@ -391,6 +422,28 @@ impl Demo {
                 web::post().to(pages::end_other_sessions),
             )
             .route("/account/sessions/{id}/end", web::post().to(pages::end_session))
+            .service(
+                web::resource("/password/forgot")
+                    .route(web::get().to(pages::forgot_page))
+                    .route(web::post().to(pages::forgot)),
+            )
+            .service(
+                web::resource("/password/reset/{token}")
+                    .route(web::get().to(pages::reset_page))
+                    .route(web::post().to(pages::reset)),
+            )
+            .service(
+                web::resource("/signup")
+                    .route(web::get().to(pages::signup_page))
+                    .route(web::post().to(pages::signup)),
+            )
+            .route("/signup/verify/{token}", web::get().to(pages::verify))
+            .service(
+                web::resource("/account/email")
+                    .route(web::get().to(pages::email_page))
+                    .route(web::post().to(pages::email_change)),
+            )
+            .route("/account/email/confirm/{token}", web::get().to(pages::email_confirm))
             .route("/account/2fa", web::get().to(pages::two_factor_page))
             .route("/account/2fa/setup", web::post().to(pages::two_factor_setup))
             .route("/account/2fa/confirm", web::post().to(pages::two_factor_confirm))

@@ -8,7 +8,7 @@ use imia::{
     diesel::{DieselProvider, PoolOptions},
     error::ProviderError,
     password::Argon2Hasher,
-    provider::{ProviderResult, UserProvider, hash_token},
+    provider::{ProviderResult, UserProvider, UserRegistry, hash_token},
     remember::{RememberStore, RememberToken},
 };
 
@@ -37,6 +37,8 @@ pub struct DemoUser {
     pub is_active: bool,
     /// Rotated to end every session of the user (remember-me theft detection).
     pub security_stamp: String,
+    /// Whether the address is verified (seeded users are): an unverified user cannot log in.
+    pub email_verified: bool,
 }
 
 impl DemoUser {
@@ -133,6 +135,21 @@ impl UserProvider for DemoUsers {
 
     async fn rotate_security_stamp(&self, user_id: &str) -> Result<bool, ProviderError> {
         each!(self, p => p.rotate_security_stamp(user_id).await)
+    }
+}
+
+/// Sign-up: new accounts go into the same `users` table, unverified until their link is used.
+impl UserRegistry for DemoUsers {
+    async fn create_user(&self, user: imia::provider::NewUser<'_>) -> ProviderResult<DemoUser> {
+        each!(self, p => p.create_user(user).await)
+    }
+
+    async fn mark_verified(&self, user_id: &str) -> Result<bool, ProviderError> {
+        each!(self, p => p.mark_verified(user_id).await)
+    }
+
+    async fn change_email(&self, user_id: &str, email: &str) -> Result<bool, ProviderError> {
+        each!(self, p => p.change_email(user_id, email).await)
     }
 }
 
@@ -287,6 +304,10 @@ pub async fn connect(
                 .case_insensitive_usernames(true)
                 .password_column("users", "password_hash")
                 .security_stamp_column("users", "security_stamp")
+                .verified_column("users", "email_verified")
+                .display_name_column("display_name")
+                .scopes_column("scopes")
+                .active_column("is_active")
                 .build()?;
             for (email, name, scopes, token, active) in SEED {
                 if provider.find_by_username(email).await?.is_some() {
@@ -370,6 +391,7 @@ mod tests {
             api_token: None,
             is_active: true,
             security_stamp: String::new(),
+            email_verified: true,
         };
         assert_eq!(u.display_name(), "a@example.com");
         u.display_name = Some("A".into());

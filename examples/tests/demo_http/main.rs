@@ -12,6 +12,7 @@ use imia::password::Argon2Hasher;
 use imia_examples::demo::{Demo, DemoConfig, SESSION_COOKIE, SessionBackend, pages::LOGIN_FAILED};
 use serde_json::{Value, json};
 
+mod account;
 mod two_factor;
 
 fn temp_db() -> String {

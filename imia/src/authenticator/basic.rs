@@ -392,7 +392,7 @@ where
         }
         let usable = user
             .as_ref()
-            .filter(|u| u.is_active() && !u.hashed_password().is_empty());
+            .filter(|u| u.is_active() && u.is_verified() && !u.hashed_password().is_empty());
         // Verified a moment ago with the hash the user has now: no need to hash again.
         let tag = match (&self.cache, usable) {
             (Some(cache), Some(u)) => {

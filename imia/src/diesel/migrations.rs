@@ -3,7 +3,7 @@
 //! [`run`] creates what is missing (`CREATE TABLE IF NOT EXISTS`), so it is safe to call on every
 //! start. The statements are plain SQL, one dialect per backend; copy them into your own
 //! migration tool if you prefer ([`users_sql`], [`sessions_sql`], [`remember_sql`],
-//! [`throttle_sql`], [`two_factor_sql`]).
+//! [`throttle_sql`], [`two_factor_sql`], [`links_sql`]).
 //!
 //! The reference `users` table:
 //!
@@ -17,9 +17,10 @@
 //! | `api_token` | text, nullable, unique | the token, or its SHA-256 when tokens are hashed |
 //! | `is_active` | boolean, default true | |
 //! | `security_stamp` | text, default `''` | rotated to end every session of the user ([`UserLike::security_stamp`](crate::UserLike::security_stamp)) |
+//! | `email_verified` | boolean, default true | whether the address is verified ([`UserLike::is_verified`](crate::UserLike::is_verified)): `false` for an account made by sign-up until its link is used; rows made before the column (or by hand) are verified |
 //!
 //! Tables made by an earlier version gain the columns added since (`users.security_stamp`,
-//! `imia_remember_tokens.binding`, the session index columns of `imia_sessions`) at the next [`run`]: it looks each one up in the database's
+//! `users.email_verified`, `imia_remember_tokens.binding`, the session index columns of `imia_sessions`) at the next [`run`]: it looks each one up in the database's
 //! catalogue and adds what is missing, so it stays safe on every start.
 
 use super::{
@@ -54,7 +55,8 @@ pub fn users_sql(dialect: Dialect, table: &str) -> String {
                 scopes TEXT NOT NULL DEFAULT '',
                 api_token TEXT UNIQUE,
                 is_active BOOLEAN NOT NULL DEFAULT TRUE,
-                security_stamp TEXT NOT NULL DEFAULT ''
+                security_stamp TEXT NOT NULL DEFAULT '',
+                email_verified BOOLEAN NOT NULL DEFAULT TRUE
             );"
         ),
         Dialect::Mysql => format!(
@@ -66,7 +68,8 @@ pub fn users_sql(dialect: Dialect, table: &str) -> String {
                 scopes TEXT NOT NULL,
                 api_token VARCHAR(255) UNIQUE,
                 is_active BOOLEAN NOT NULL DEFAULT TRUE,
-                security_stamp VARCHAR(64) NOT NULL DEFAULT ''
+                security_stamp VARCHAR(64) NOT NULL DEFAULT '',
+                email_verified BOOLEAN NOT NULL DEFAULT TRUE
             ) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
         ),
     }
@@ -244,6 +247,41 @@ pub fn two_factor_sql(dialect: Dialect, table: &str) -> String {
     )
 }
 
+/// The `CREATE TABLE` statements for the single-use link table `table` of `DieselLinkStore`
+/// (feature `account`) in `dialect`: the selector (the key), the SHA-256 of the validator, the
+/// purpose, the user, what the link carries (a new address), what it is bound to (a keyed MAC
+/// of the password hash and security stamp), and its expiry and issue times (Unix seconds).
+///
+/// ```
+/// use imia::diesel::{Dialect, migrations::links_sql};
+///
+/// let sql = links_sql(Dialect::Postgres, "imia_links");
+/// assert!(sql.contains("CREATE TABLE IF NOT EXISTS imia_links"));
+/// assert!(links_sql(Dialect::Mysql, "imia_links").contains("selector VARCHAR(64) NOT NULL PRIMARY KEY"));
+/// ```
+pub fn links_sql(dialect: Dialect, table: &str) -> String {
+    let (key, short, charset) = match dialect {
+        Dialect::Mysql => (
+            "VARCHAR(64)",
+            "VARCHAR(255)",
+            " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        ),
+        Dialect::Sqlite | Dialect::Postgres => ("TEXT", "TEXT", ""),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+                selector {key} NOT NULL PRIMARY KEY,
+                validator_hash {key} NOT NULL,
+                purpose VARCHAR(32) NOT NULL,
+                user_id {short} NOT NULL,
+                payload TEXT NOT NULL,
+                binding {key} NOT NULL,
+                expires_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL
+            ){charset};"
+    )
+}
+
 /// Where [`run`] and [`run_named`] create the tables: a pool (`&pool`: one connection is taken
 /// from it for the duration) or a connection you hold (`&mut conn`).
 pub trait MigrationTarget {
@@ -303,7 +341,8 @@ pool_target!(
 
 /// Creates the reference `users` table, the `imia_sessions` table, the
 /// `imia_remember_tokens` table, the `imia_login_throttle` table and, with the feature
-/// `two-factor`, the `imia_two_factor` table when they are missing, and adds the columns later
+/// `two-factor`, the `imia_two_factor` table, with the feature `account` the `imia_links`
+/// table, when they are missing, and adds the columns later
 /// versions use to tables an earlier version made. Give it the pool (`&pool`) or a connection
 /// (`&mut conn`).
 ///
@@ -339,8 +378,8 @@ pub async fn run(target: impl MigrationTarget) -> Result<(), ProviderError> {
 }
 
 /// Like [`run`], with other table names (plain identifiers). The second-factor table (feature
-/// `two-factor`) keeps its name, `imia_two_factor`; for another one, create it with
-/// [`two_factor_sql`].
+/// `two-factor`) keeps its name, `imia_two_factor`, and the link table (feature `account`)
+/// `imia_links`; for others, create them with [`two_factor_sql`] and [`links_sql`].
 ///
 /// # Errors
 ///
@@ -380,6 +419,8 @@ async fn migrate_connection<C: Backend>(
         "{sql}\n{}",
         two_factor_sql(C::DIALECT, super::two_factor_store::DEFAULT_TABLE)
     );
+    #[cfg(feature = "account")]
+    let sql = format!("{sql}\n{}", links_sql(C::DIALECT, super::link_store::DEFAULT_TABLE));
     diesel_async::SimpleAsyncConnection::batch_execute(conn, &sql)
         .await
         .map_err(super::connection::query_error)?;
@@ -388,6 +429,8 @@ async fn migrate_connection<C: Backend>(
         _ => "TEXT NOT NULL DEFAULT ''",
     };
     add_missing_column(conn, users, "security_stamp", stamp).await?;
+    // Rows made before sign-up existed are verified: the default.
+    add_missing_column(conn, users, "email_verified", "BOOLEAN NOT NULL DEFAULT TRUE").await?;
     add_missing_column(conn, remember, "binding", "VARCHAR(64) NOT NULL DEFAULT ''").await?;
     // The per-user session index (this version): columns and an index on `user_id`.
     let mut added_user_id = false;

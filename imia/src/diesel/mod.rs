@@ -1,6 +1,7 @@
 //! Diesel (diesel-async) backends: a user provider, a session store, a remember-me token store,
 //! a login throttle ([`DieselThrottle`]), a second-factor store (`DieselTwoFactorStore`, feature
-//! `two-factor`), and their migrations.
+//! `two-factor`), a single-use link store (`DieselLinkStore`, feature `account`), and their
+//! migrations.
 //!
 //! | feature | connection | pool helper |
 //! |---|---|---|
@@ -14,6 +15,8 @@
 //! (503), query failures [`ProviderError::Backend`](crate::error::ProviderError::Backend) (500).
 
 mod connection;
+#[cfg(feature = "account")]
+mod link_store;
 pub mod migrations;
 mod provider;
 #[cfg(feature = "session")]
@@ -22,6 +25,9 @@ pub mod schema;
 #[cfg(feature = "session")]
 mod session_store;
 mod statement;
+// The plumbing the table-backed stores share; each of them needs `session`.
+#[cfg(feature = "session")]
+mod table;
 mod throttle;
 #[cfg(feature = "two-factor")]
 mod two_factor_store;
@@ -33,6 +39,8 @@ pub use connection::postgres_pool;
 pub use connection::{Backend, Dialect, Pool, PoolOptions};
 #[cfg(feature = "sqlite")]
 pub use connection::{SqliteConnection, sqlite_pool};
+#[cfg(feature = "account")]
+pub use link_store::DieselLinkStore;
 pub use provider::{DieselProvider, DieselProviderBuilder, IdType};
 #[cfg(feature = "session")]
 pub use remember_store::DieselRememberStore;

@@ -9,6 +9,7 @@ use ::diesel::{
     helper_types::{AsSelect, IntoBoxed},
     query_builder::{AstPass, QueryFragment, QueryId},
     query_dsl::methods::{BoxedDsl, FilterDsl, LimitDsl, SelectDsl},
+    result::{DatabaseErrorKind, Error as DieselError},
     serialize::ToSql,
     sql_types::{BigInt, Bool, HasSqlType, Text},
 };
@@ -22,7 +23,7 @@ use super::{
 use crate::{
     deadline,
     error::{ConfigError, ProviderError},
-    provider::{ProviderResult, UserProvider},
+    provider::{NewUser, ProviderResult, UserProvider, UserRegistry},
     user::UserLike,
 };
 
@@ -159,6 +160,11 @@ type Loader<C, U> =
 /// - A pool timeout or a lost connection is [`ProviderError::Unavailable`] (503), a failing
 ///   query [`ProviderError::Backend`] (500), a query slower than the timeout (10 s by default)
 ///   unavailable too: never "no user".
+/// - It writes only the columns it is told about: password hashes
+///   ([`password_column`](DieselProviderBuilder::password_column)), security stamps
+///   ([`security_stamp_column`](DieselProviderBuilder::security_stamp_column)) and, for sign-up
+///   and address changes ([`UserRegistry`]), the verified flag
+///   ([`verified_column`](DieselProviderBuilder::verified_column)).
 ///
 /// # Examples
 ///
@@ -237,6 +243,13 @@ struct Config {
     password_update: Option<(Arc<str>, Arc<str>)>,
     /// `(table, column)` where security stamps are written, if the provider may rotate them.
     stamp_update: Option<(Arc<str>, Arc<str>)>,
+    /// `(table, column)` of the verified flag, if the provider may register users
+    /// ([`UserRegistry`]): new rows go into this table.
+    verified_update: Option<(Arc<str>, Arc<str>)>,
+    /// The columns (of the verified flag's table) that `create_user` also fills, if any.
+    display_name_column: Option<Arc<str>>,
+    scopes_column: Option<Arc<str>>,
+    active_column: Option<Arc<str>>,
 }
 
 /// Builds a [`DieselProvider`]; every setter documents its default.
@@ -305,6 +318,10 @@ where
                 timeout: Duration::from_secs(10),
                 password_update: None,
                 stamp_update: None,
+                verified_update: None,
+                display_name_column: None,
+                scopes_column: None,
+                active_column: None,
             },
         }
     }
@@ -399,6 +416,91 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
         self
     }
 
+    /// Lets the provider register users and change their addresses ([`UserRegistry`]): `column`
+    /// of `table` is the flag that says whether a user's e-mail address is verified (the
+    /// reference `users` table has `email_verified`). Default: none, and the provider's
+    /// [`UserRegistry`] methods fail with a [`ProviderError::Backend`] that says so, rather than
+    /// create users whose address nobody checked.
+    ///
+    /// Users are your model: the provider writes the flag, the model reads it, as a `bool` field
+    /// named `email_verified` (or marked `#[imia(verified)]`) for `#[derive(UserLike)]`
+    /// ([`UserLike::is_verified`]); an unverified user cannot log in.
+    ///
+    /// - [`create_user`](UserRegistry::create_user) inserts one row into `table`: the address
+    ///   in the [username column](Self::username_column), the hash in the
+    ///   [password column](Self::password_column) (required, in the same table), `FALSE` here,
+    ///   a fresh stamp in the [stamp column](Self::security_stamp_column) when there is one,
+    ///   and the name, `''` and `TRUE` in the [display name](Self::display_name_column),
+    ///   [scopes](Self::scopes_column) and [active](Self::active_column) columns when they are
+    ///   configured (other columns take their defaults). It answers `Ok(None)` when the
+    ///   address is taken: found by [`find_by_username`](UserProvider::find_by_username) first
+    ///   (so case-insensitive usernames are honoured), and any unique violation of the insert.
+    ///   Then it loads the new user by its username, through the provider's own query.
+    /// - [`mark_verified`](UserRegistry::mark_verified) sets the flag, the row found by the id
+    ///   column.
+    /// - [`change_email`](UserRegistry::change_email) sets the username column and the flag;
+    ///   `false` when the address belongs to another user (as above) or there is no such user.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")] {
+    /// use diesel::prelude::*;
+    /// use imia::{UserLike, diesel::{DieselProvider, PoolOptions, SqliteConnection, schema::users, sqlite_pool}};
+    ///
+    /// #[derive(Clone, Queryable, Selectable, UserLike)]
+    /// #[diesel(table_name = users)]
+    /// struct User {
+    ///     id: i64,
+    ///     email: String,
+    ///     display_name: Option<String>,
+    ///     password_hash: Option<String>,
+    ///     scopes: String,
+    ///     is_active: bool,
+    ///     email_verified: bool, // is_verified()
+    ///     security_stamp: String,
+    /// }
+    ///
+    /// let pool = sqlite_pool("app.sqlite3", &PoolOptions::default()).unwrap();
+    /// let users = DieselProvider::<SqliteConnection, User>::for_table(pool, users::table)
+    ///     .password_column("users", "password_hash")
+    ///     .security_stamp_column("users", "security_stamp")
+    ///     .verified_column("users", "email_verified")
+    ///     .display_name_column("display_name")
+    ///     .scopes_column("scopes")
+    ///     .active_column("is_active")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = users;
+    /// # }
+    /// ```
+    pub fn verified_column(mut self, table: &str, column: &str) -> Self {
+        self.config.verified_update = Some((table.into(), column.into()));
+        self
+    }
+
+    /// The column of the [verified flag's table](Self::verified_column) where
+    /// [`create_user`](UserRegistry::create_user) writes the new user's name. Default: none
+    /// (the name is not stored).
+    pub fn display_name_column(mut self, column: &str) -> Self {
+        self.config.display_name_column = Some(column.into());
+        self
+    }
+
+    /// The column of the [verified flag's table](Self::verified_column) where
+    /// [`create_user`](UserRegistry::create_user) writes the new user's scopes: none (`''`).
+    /// Default: none (the column's default applies).
+    pub fn scopes_column(mut self, column: &str) -> Self {
+        self.config.scopes_column = Some(column.into());
+        self
+    }
+
+    /// The column of the [verified flag's table](Self::verified_column) where
+    /// [`create_user`](UserRegistry::create_user) writes that the new user is active (`TRUE`).
+    /// Default: none (the column's default applies).
+    pub fn active_column(mut self, column: &str) -> Self {
+        self.config.active_column = Some(column.into());
+        self
+    }
+
     /// Checks the column names and builds the provider.
     ///
     /// # Errors
@@ -406,8 +508,17 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
     /// [`ConfigError::InvalidIdentifier`] for a table or column name that is not a plain SQL
     /// identifier (letters, digits, `_`, optionally qualified as `table.column`).
     pub fn build(self) -> Result<DieselProvider<C, U>, ConfigError> {
-        let writable = [&self.config.password_update, &self.config.stamp_update];
+        let writable = [
+            &self.config.password_update,
+            &self.config.stamp_update,
+            &self.config.verified_update,
+        ];
         let written = writable.iter().filter_map(|w| w.as_ref()).flat_map(|(t, c)| [t, c]);
+        let registered = [
+            &self.config.display_name_column,
+            &self.config.scopes_column,
+            &self.config.active_column,
+        ];
         for column in [
             &self.config.id_column,
             &self.config.username_column,
@@ -415,6 +526,7 @@ impl<C: Backend, U> DieselProviderBuilder<C, U> {
         ]
         .into_iter()
         .chain(written)
+        .chain(registered.into_iter().flatten())
         {
             check_identifier("column", column)?;
         }
@@ -465,26 +577,34 @@ impl<C: Backend, U: UserLike + Send> DieselProvider<C, U> {
     async fn update_column(&self, table: &str, column: &str, value: &str, id: &str) -> Result<bool, ProviderError> {
         let statement = Statement::default()
             .sql(format!("UPDATE {table} SET {column} = "))
-            .text(value)
-            .sql(format!(" WHERE {} = ", self.config.id_column));
+            .text(value);
+        match self.update_by_id(statement, id).await? {
+            Ok(changed) => Ok(changed),
+            Err(err) => Err(query_error(err)),
+        }
+    }
+
+    /// Runs `statement` (an `UPDATE ... SET ...`) with ` WHERE <id column> = id` appended;
+    /// whether one row changed, or the query's own error (for the caller to read).
+    async fn update_by_id(&self, statement: Statement, id: &str) -> Result<QueryResult<bool>, ProviderError> {
+        let statement = statement.sql(format!(" WHERE {} = ", self.config.id_column));
         let statement = match self.config.id_type {
             IdType::Integer => match id.parse::<i64>() {
                 Ok(value) => statement.integer(value),
-                Err(_) => return Ok(false),
+                Err(_) => return Ok(Ok(false)),
             },
-            IdType::Uuid if !is_uuid(id) => return Ok(false),
+            IdType::Uuid if !is_uuid(id) => return Ok(Ok(false)),
             IdType::Uuid if C::DIALECT == Dialect::Postgres => {
                 statement.sql("CAST(").text(id.to_ascii_lowercase()).sql(" AS uuid)")
             }
-            IdType::Text if id.contains('\0') => return Ok(false),
+            IdType::Text if id.contains('\0') => return Ok(Ok(false)),
             IdType::Text | IdType::Uuid => statement.text(id.to_owned()),
         };
         let work = async {
             let mut conn = C::checkout(&self.pool).await?;
-            C::execute(&mut conn, statement).await.map_err(query_error)
+            Ok(C::execute(&mut conn, statement).await.map(|changed| changed == 1))
         };
-        let changed = deadline::within(self.config.timeout, work, ProviderError::unavailable).await?;
-        Ok(changed == 1)
+        deadline::within(self.config.timeout, work, ProviderError::unavailable).await
     }
 
     async fn one(&self, lookup: Lookup, what: &'static str) -> ProviderResult<U> {
@@ -493,13 +613,82 @@ impl<C: Backend, U: UserLike + Send> DieselProvider<C, U> {
             (self.loader)(&mut conn, lookup).await.map_err(query_error)
         };
         let rows = deadline::within(self.config.timeout, work, ProviderError::unavailable).await?;
-        let mut rows = rows.into_iter();
-        match (rows.next(), rows.next()) {
-            (None, _) => Ok(None),
-            (Some(user), None) => Ok(Some(user)),
-            (Some(_), Some(_)) => Err(ProviderError::Ambiguous(what)),
+        single(rows, what)
+    }
+
+    /// The username lookup, as configured.
+    fn username_lookup(&self, username: &str) -> Lookup {
+        let column = &self.config.username_column;
+        if self.config.case_insensitive {
+            Lookup::text_lower(column, username.to_owned())
+        } else {
+            Lookup::text(column, username.to_owned())
         }
     }
+
+    /// The verified flag's `(table, column)`, which [`UserRegistry`] needs, or the error that
+    /// says how to configure it.
+    fn verified_target(&self, method: &str) -> Result<(&str, &str), ProviderError> {
+        match &self.config.verified_update {
+            Some((table, column)) => Ok((&**table, &**column)),
+            None => Err(ProviderError::backend(format!(
+                "DieselProvider::{method} needs the column of the verified flag: configure \
+                 DieselProviderBuilder::verified_column (e.g. `.verified_column(\"users\", \"email_verified\")`)"
+            ))),
+        }
+    }
+
+    /// Whether `email` already names a user other than `except` (an id), as the username
+    /// lookup sees it: a match, or several.
+    async fn address_taken(&self, email: &str, except: Option<&str>) -> Result<bool, ProviderError> {
+        match self.find_by_username(email).await {
+            Ok(None) => Ok(false),
+            Ok(Some(user)) => Ok(except.is_none_or(|id| !same_id(&user.id(), id, self.config.id_type))),
+            Err(ProviderError::Ambiguous(_)) => Ok(true),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The one row of a lookup, `None`, or [`ProviderError::Ambiguous`] when there are several.
+fn single<U>(rows: Vec<U>, what: &'static str) -> ProviderResult<U> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (None, _) => Ok(None),
+        (Some(user), None) => Ok(Some(user)),
+        (Some(_), Some(_)) => Err(ProviderError::Ambiguous(what)),
+    }
+}
+
+/// Whether two ids name the same user (UUIDs regardless of case).
+fn same_id(a: &str, b: &str, id_type: IdType) -> bool {
+    match id_type {
+        IdType::Uuid => a.eq_ignore_ascii_case(b),
+        IdType::Integer | IdType::Text => a == b,
+    }
+}
+
+/// A column name as an `INSERT` column list or an `UPDATE ... SET` takes it: without the table
+/// it may be qualified with (`users.email` is `email`).
+fn unqualified(column: &str) -> &str {
+    column.rsplit('.').next().unwrap_or(column)
+}
+
+/// Whether a query failed on a unique constraint (PostgreSQL, SQLite, and MySQL/MariaDB through
+/// diesel-async all report it so).
+fn is_unique_violation(err: &DieselError) -> bool {
+    matches!(err, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// Refuses what no address can be: empty, or holding a NUL (which PostgreSQL refuses with an
+/// error, and which no stored username holds).
+fn check_address(method: &str, email: &str) -> Result<(), ProviderError> {
+    if email.is_empty() || email.contains('\0') {
+        return Err(ProviderError::backend(format!(
+            "DieselProvider::{method}: {email:?} is not an address that can be stored"
+        )));
+    }
+    Ok(())
 }
 
 impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
@@ -543,13 +732,7 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
         if username.is_empty() || username.contains('\0') {
             return Ok(None);
         }
-        let column = &self.config.username_column;
-        let lookup = if self.config.case_insensitive {
-            Lookup::text_lower(column, username.to_owned())
-        } else {
-            Lookup::text(column, username.to_owned())
-        };
-        self.one(lookup, "username").await
+        self.one(self.username_lookup(username), "username").await
     }
 
     async fn find_by_token(&self, token: &str) -> ProviderResult<U> {
@@ -562,6 +745,128 @@ impl<C: Backend, U: UserLike + Send> UserProvider for DieselProvider<C, U> {
             token.to_owned()
         };
         self.one(Lookup::text(&self.config.token_column, value), "token").await
+    }
+}
+
+/// Needs [`DieselProviderBuilder::verified_column`] (and, for `create_user`,
+/// [`password_column`](DieselProviderBuilder::password_column) on the same table): see there
+/// for what each method writes.
+impl<C: Backend, U: UserLike + Send> UserRegistry for DieselProvider<C, U> {
+    async fn create_user(&self, user: NewUser<'_>) -> ProviderResult<U> {
+        let (table, verified) = self.verified_target("create_user")?;
+        let password = match &self.config.password_update {
+            Some((password_table, column)) if **password_table == *table => column,
+            _ => {
+                return Err(ProviderError::backend(format!(
+                    "DieselProvider::create_user needs DieselProviderBuilder::password_column on the \
+                     verified flag's table, {table}"
+                )));
+            }
+        };
+        let stamp = match &self.config.stamp_update {
+            None => None,
+            Some((stamp_table, column)) if **stamp_table == *table => {
+                Some((column, crate::provider::new_security_stamp()?))
+            }
+            Some((stamp_table, _)) => {
+                return Err(ProviderError::backend(format!(
+                    "DieselProvider::create_user writes one row of {table}, but the security stamp \
+                     column is in {stamp_table}"
+                )));
+            }
+        };
+        check_address("create_user", user.email)?;
+        if user.name.contains('\0') || user.password_hash.contains('\0') {
+            return Err(ProviderError::backend(
+                "DieselProvider::create_user: a name or hash holding NUL cannot be stored",
+            ));
+        }
+        // Taken as the username lookup sees it (case-insensitively when so configured); the
+        // insert's unique violation covers the race, and rows the base query leaves out.
+        if self.address_taken(user.email, None).await? {
+            return Ok(None);
+        }
+
+        enum Value<'v> {
+            Text(&'v str),
+            Sql(&'static str),
+        }
+        let mut values = vec![
+            (&*self.config.username_column, Value::Text(user.email)),
+            (&**password, Value::Text(user.password_hash)),
+            (verified, Value::Sql("FALSE")),
+        ];
+        if let Some(column) = &self.config.display_name_column {
+            values.push((&**column, Value::Text(user.name)));
+        }
+        if let Some(column) = &self.config.scopes_column {
+            values.push((&**column, Value::Text("")));
+        }
+        if let Some(column) = &self.config.active_column {
+            values.push((&**column, Value::Sql("TRUE")));
+        }
+        if let Some((column, stamp)) = &stamp {
+            values.push((&***column, Value::Text(stamp)));
+        }
+        let columns: Vec<&str> = values.iter().map(|(column, _)| unqualified(column)).collect();
+        let mut insert = Statement::default().sql(format!("INSERT INTO {table} ({}) VALUES (", columns.join(", ")));
+        for (n, (_, value)) in values.iter().enumerate() {
+            if n > 0 {
+                insert = insert.sql(", ");
+            }
+            insert = match value {
+                Value::Text(text) => insert.text(*text),
+                Value::Sql(sql) => insert.sql(*sql),
+            };
+        }
+        let insert = insert.sql(")");
+
+        let lookup = self.username_lookup(user.email);
+        let work = async {
+            let mut conn = C::checkout(&self.pool).await?;
+            match C::execute(&mut conn, insert).await {
+                Ok(_) => {}
+                Err(err) if is_unique_violation(&err) => return Ok(None),
+                Err(err) => return Err(query_error(err)),
+            }
+            (self.loader)(&mut conn, lookup).await.map(Some).map_err(query_error)
+        };
+        let Some(rows) = deadline::within(self.config.timeout, work, ProviderError::unavailable).await? else {
+            return Ok(None);
+        };
+        match single(rows, "username")? {
+            Some(created) => Ok(Some(created)),
+            None => Err(ProviderError::backend(
+                "DieselProvider::create_user: the new user is not found by its username (does the \
+                 provider's query leave it out?)",
+            )),
+        }
+    }
+
+    async fn mark_verified(&self, user_id: &str) -> Result<bool, ProviderError> {
+        let (table, verified) = self.verified_target("mark_verified")?;
+        let statement = Statement::default().sql(format!("UPDATE {table} SET {} = TRUE", unqualified(verified)));
+        self.update_by_id(statement, user_id).await?.map_err(query_error)
+    }
+
+    async fn change_email(&self, user_id: &str, email: &str) -> Result<bool, ProviderError> {
+        let (table, verified) = self.verified_target("change_email")?;
+        check_address("change_email", email)?;
+        if self.address_taken(email, Some(user_id)).await? {
+            return Ok(false);
+        }
+        let statement = Statement::default()
+            .sql(format!(
+                "UPDATE {table} SET {} = ",
+                unqualified(&self.config.username_column)
+            ))
+            .text(email)
+            .sql(format!(", {} = TRUE", unqualified(verified)));
+        match self.update_by_id(statement, user_id).await? {
+            Ok(changed) => Ok(changed),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(query_error(err)),
+        }
     }
 }
 

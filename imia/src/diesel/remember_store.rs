@@ -1,6 +1,6 @@
 //! Remember-me tokens in the database.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::fmt;
 
 use ::diesel::{
     QueryableByName,
@@ -8,14 +8,9 @@ use ::diesel::{
     serialize::ToSql,
     sql_types::{BigInt, HasSqlType, Text},
 };
-use diesel_async::RunQueryDsl as _;
 
-use super::{
-    connection::{Backend, query_error},
-    statement::Statement,
-};
+use super::{connection::Backend, statement::Statement, table::Table};
 use crate::{
-    deadline,
     error::ProviderError,
     remember::{RememberStore, RememberToken},
 };
@@ -39,26 +34,21 @@ type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 /// # }
 /// ```
 pub struct DieselRememberStore<C: Backend> {
-    pool: C::Pool,
-    table: Arc<str>,
-    timeout: Duration,
+    table: Table<C>,
 }
 
 impl<C: Backend> Clone for DieselRememberStore<C> {
     fn clone(&self) -> Self {
         Self {
-            pool: self.pool.clone(),
-            table: Arc::clone(&self.table),
-            timeout: self.timeout,
+            table: self.table.clone(),
         }
     }
 }
 
 impl<C: Backend> fmt::Debug for DieselRememberStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DieselRememberStore")
-            .field("table", &self.table)
-            .field("timeout", &self.timeout)
+        self.table
+            .debug_struct(f, "DieselRememberStore")
             .finish_non_exhaustive()
     }
 }
@@ -102,9 +92,7 @@ impl<C: Backend> DieselRememberStore<C> {
     /// Tokens in `imia_remember_tokens`, each operation limited to 10 seconds.
     pub fn new(pool: C::Pool) -> Self {
         Self {
-            pool,
-            table: "imia_remember_tokens".into(),
-            timeout: Duration::from_secs(10),
+            table: Table::new(pool, "imia_remember_tokens"),
         }
     }
 
@@ -116,23 +104,9 @@ impl<C: Backend> DieselRememberStore<C> {
     /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when
     /// `table` is not a plain identifier.
     pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, crate::error::ConfigError> {
-        super::provider::check_identifier("table", table)?;
         Ok(Self {
-            table: table.into(),
-            ..Self::new(pool)
+            table: Table::named(pool, table)?,
         })
-    }
-
-    async fn within<T>(&self, work: impl Future<Output = Result<T, ProviderError>>) -> Result<T, ProviderError> {
-        deadline::within(self.timeout, work, ProviderError::unavailable).await
-    }
-
-    async fn execute(&self, statement: Statement) -> Result<usize, ProviderError> {
-        self.within(async {
-            let mut conn = C::checkout(&self.pool).await?;
-            C::execute(&mut conn, statement).await.map_err(query_error)
-        })
-        .await
     }
 }
 
@@ -144,7 +118,7 @@ where
     i64: ToSql<BigInt, Db<C>> + FromSql<BigInt, Db<C>>,
 {
     async fn insert(&self, token: &RememberToken) -> Result<(), ProviderError> {
-        let table = &self.table;
+        let table = self.table.name();
         let statement = Statement::default()
             .sql(format!(
                 "INSERT INTO {table} (selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at, binding) VALUES ("
@@ -165,22 +139,17 @@ where
             .sql(", ")
             .text(token.binding.clone())
             .sql(")");
-        self.execute(statement).await.map(drop)
+        self.table.execute(statement).await.map(drop)
     }
 
     async fn find(&self, selector: &str) -> Result<Option<RememberToken>, ProviderError> {
         let statement = Statement::default()
             .sql(format!(
                 "SELECT selector, validator_hash, previous_hash, rotated_at, user_id, series, expires_at, binding FROM {} WHERE selector = ",
-                self.table
+                self.table.name()
             ))
             .text(selector);
-        let rows = self
-            .within(async {
-                let mut conn = C::checkout(&self.pool).await?;
-                statement.load::<Row>(&mut *conn).await.map_err(query_error)
-            })
-            .await?;
+        let rows = self.table.load::<Row>(statement).await?;
         Ok(rows.into_iter().next().map(RememberToken::from))
     }
 
@@ -196,7 +165,7 @@ where
         let statement = Statement::default()
             .sql(format!(
                 "UPDATE {} SET previous_hash = validator_hash, validator_hash = ",
-                self.table
+                self.table.name()
             ))
             .text(new_hash)
             .sql(", rotated_at = ")
@@ -205,27 +174,27 @@ where
             .text(selector)
             .sql(" AND validator_hash = ")
             .text(current_hash);
-        Ok(self.execute(statement).await? == 1)
+        Ok(self.table.execute(statement).await? == 1)
     }
 
     async fn delete(&self, selector: &str) -> Result<(), ProviderError> {
         let statement = Statement::default()
-            .sql(format!("DELETE FROM {} WHERE selector = ", self.table))
+            .sql(format!("DELETE FROM {} WHERE selector = ", self.table.name()))
             .text(selector);
-        self.execute(statement).await.map(drop)
+        self.table.execute(statement).await.map(drop)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, ProviderError> {
         let statement = Statement::default()
-            .sql(format!("DELETE FROM {} WHERE user_id = ", self.table))
+            .sql(format!("DELETE FROM {} WHERE user_id = ", self.table.name()))
             .text(user_id);
-        Ok(self.execute(statement).await? as u64)
+        Ok(self.table.execute(statement).await? as u64)
     }
 
     async fn delete_expired(&self, now: i64) -> Result<u64, ProviderError> {
         let statement = Statement::default()
-            .sql(format!("DELETE FROM {} WHERE expires_at <= ", self.table))
+            .sql(format!("DELETE FROM {} WHERE expires_at <= ", self.table.name()))
             .integer(now);
-        Ok(self.execute(statement).await? as u64)
+        Ok(self.table.execute(statement).await? as u64)
     }
 }

@@ -17,6 +17,7 @@
 //!     api_token: Option<String>,
 //!     is_active: bool,
 //!     security_stamp: String,
+//!     email_verified: bool,
 //! }
 //! ```
 #![allow(missing_docs)]
@@ -24,7 +25,8 @@
 ::diesel::table! {
     /// The reference users table: `email` is the username, `scopes` space-separated,
     /// `api_token` the token's SHA-256 (or the token, opted into), `security_stamp` rotated to
-    /// end every session of the user.
+    /// end every session of the user, `email_verified` false until a new account's address is
+    /// verified.
     users (id) {
         id -> BigInt,
         email -> Text,
@@ -34,5 +36,6 @@
         api_token -> Nullable<Text>,
         is_active -> Bool,
         security_stamp -> Text,
+        email_verified -> Bool,
     }
 }

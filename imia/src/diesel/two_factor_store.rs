@@ -1,6 +1,6 @@
 //! Second factors in the database.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::fmt;
 
 use ::diesel::{
     QueryableByName,
@@ -9,14 +9,13 @@ use ::diesel::{
     serialize::ToSql,
     sql_types::{BigInt, Bool, HasSqlType, Text},
 };
-use diesel_async::RunQueryDsl as _;
 
 use super::{
     connection::{Backend, Dialect, query_error},
     statement::Statement,
+    table::Table,
 };
 use crate::{
-    deadline,
     error::ProviderError,
     two_factor::{TwoFactorRecord, TwoFactorStore},
 };
@@ -54,26 +53,21 @@ const RETRIES: usize = 8;
 /// # }
 /// ```
 pub struct DieselTwoFactorStore<C: Backend> {
-    pool: C::Pool,
-    table: Arc<str>,
-    timeout: Duration,
+    table: Table<C>,
 }
 
 impl<C: Backend> Clone for DieselTwoFactorStore<C> {
     fn clone(&self) -> Self {
         Self {
-            pool: self.pool.clone(),
-            table: Arc::clone(&self.table),
-            timeout: self.timeout,
+            table: self.table.clone(),
         }
     }
 }
 
 impl<C: Backend> fmt::Debug for DieselTwoFactorStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DieselTwoFactorStore")
-            .field("table", &self.table)
-            .field("timeout", &self.timeout)
+        self.table
+            .debug_struct(f, "DieselTwoFactorStore")
             .finish_non_exhaustive()
     }
 }
@@ -121,9 +115,7 @@ impl<C: Backend> DieselTwoFactorStore<C> {
     /// Second factors in `imia_two_factor`, each operation limited to 10 seconds.
     pub fn new(pool: C::Pool) -> Self {
         Self {
-            pool,
-            table: DEFAULT_TABLE.into(),
-            timeout: Duration::from_secs(10),
+            table: Table::new(pool, DEFAULT_TABLE),
         }
     }
 
@@ -135,36 +127,14 @@ impl<C: Backend> DieselTwoFactorStore<C> {
     /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when
     /// `table` is not a plain identifier.
     pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, crate::error::ConfigError> {
-        super::provider::check_identifier("table", table)?;
         Ok(Self {
-            table: table.into(),
-            ..Self::new(pool)
+            table: Table::named(pool, table)?,
         })
-    }
-
-    async fn within<T>(&self, work: impl Future<Output = Result<T, ProviderError>>) -> Result<T, ProviderError> {
-        deadline::within(self.timeout, work, ProviderError::unavailable).await
-    }
-
-    async fn execute(&self, statement: Statement) -> Result<usize, ProviderError> {
-        self.within(self.execute_now(statement)).await
-    }
-
-    /// Executes `statement` on a pooled connection, without a deadline of its own.
-    async fn execute_now(&self, statement: Statement) -> Result<usize, ProviderError> {
-        let mut conn = C::checkout(&self.pool).await?;
-        C::execute(&mut conn, statement).await.map_err(query_error)
-    }
-
-    /// Like [`execute_now`](Self::execute_now), keeping diesel's error.
-    async fn execute_raw(&self, statement: Statement) -> Result<Result<usize, DieselError>, ProviderError> {
-        let mut conn = C::checkout(&self.pool).await?;
-        Ok(C::execute(&mut conn, statement).await)
     }
 
     /// `UPDATE <table> SET ` followed by `set`.
     fn update(&self, set: &str) -> Statement {
-        Statement::default().sql(format!("UPDATE {} SET {set}", self.table))
+        Statement::default().sql(format!("UPDATE {} SET {set}", self.table.name()))
     }
 
     /// The `UPDATE` of `begin` on MySQL: replaces the user's enrolment unless it is enabled.
@@ -181,7 +151,7 @@ impl<C: Backend> DieselTwoFactorStore<C> {
     /// The `INSERT` of a new enrolment; on SQLite and PostgreSQL it replaces one that is not
     /// enabled yet (an upsert whose `WHERE` leaves an enabled row alone: 0 rows).
     fn insert_pending(&self, user_id: &str, secret: &str, now: i64) -> Statement {
-        let table = &self.table;
+        let table = self.table.name();
         let insert = Statement::default()
             .sql(format!(
                 "INSERT INTO {table} (user_id, secret, enabled, last_step, recovery_codes, attempts, created_at) VALUES ("
@@ -215,11 +185,10 @@ where
         let statement = Statement::default()
             .sql(format!(
                 "SELECT user_id, secret, enabled, last_step, recovery_codes, attempts, created_at FROM {} WHERE user_id = ",
-                self.table
+                self.table.name()
             ))
             .text(user_id);
-        let mut conn = C::checkout(&self.pool).await?;
-        let rows = statement.load::<Row>(&mut *conn).await.map_err(query_error)?;
+        let rows = self.table.load_now::<Row>(statement).await?;
         Ok(rows.into_iter().next())
     }
 }
@@ -233,37 +202,40 @@ where
     bool: FromSql<Bool, Db<C>>,
 {
     async fn find(&self, user_id: &str) -> Result<Option<TwoFactorRecord>, ProviderError> {
-        Ok(self.within(self.find_now(user_id)).await?.map(TwoFactorRecord::from))
+        let row = self.table.within(self.find_now(user_id)).await?;
+        Ok(row.map(TwoFactorRecord::from))
     }
 
     async fn begin(&self, user_id: &str, secret: &str, now: i64) -> Result<bool, ProviderError> {
         if C::DIALECT != Dialect::Mysql {
-            return Ok(self.execute(self.insert_pending(user_id, secret, now)).await? == 1);
+            return Ok(self.table.execute(self.insert_pending(user_id, secret, now)).await? == 1);
         }
         // MySQL has no conditional upsert whose row count tells an enabled row from a replaced
         // one (the connection counts found rows: an enabled row left as it was counts 1, like an
         // insert). So: replace a pending row, else insert; an insert that finds the key taken
         // lost a race, or met an enabled row.
-        self.within(async {
-            for _ in 0..RETRIES {
-                if self.execute_now(self.replace_pending(user_id, secret, now)).await? == 1 {
-                    return Ok(true);
-                }
-                match self.execute_raw(self.insert_pending(user_id, secret, now)).await? {
-                    Ok(rows) => return Ok(rows == 1),
-                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                        if self.find_now(user_id).await?.is_some_and(|row| row.enabled) {
-                            return Ok(false);
-                        }
+        let table = &self.table;
+        table
+            .within(async {
+                for _ in 0..RETRIES {
+                    if table.execute_now(self.replace_pending(user_id, secret, now)).await? == 1 {
+                        return Ok(true);
                     }
-                    Err(err) => return Err(query_error(err)),
+                    match table.execute_raw(self.insert_pending(user_id, secret, now)).await? {
+                        Ok(rows) => return Ok(rows == 1),
+                        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                            if self.find_now(user_id).await?.is_some_and(|row| row.enabled) {
+                                return Ok(false);
+                            }
+                        }
+                        Err(err) => return Err(query_error(err)),
+                    }
                 }
-            }
-            Err(ProviderError::unavailable(
-                "a second-factor enrolment kept losing races; try again",
-            ))
-        })
-        .await
+                Err(ProviderError::unavailable(
+                    "a second-factor enrolment kept losing races; try again",
+                ))
+            })
+            .await
     }
 
     async fn enable(
@@ -282,14 +254,14 @@ where
             .text(user_id)
             .sql(" AND enabled = FALSE AND secret = ")
             .text(secret);
-        Ok(self.execute(statement).await? == 1)
+        Ok(self.table.execute(statement).await? == 1)
     }
 
     async fn remove(&self, user_id: &str) -> Result<bool, ProviderError> {
         let statement = Statement::default()
-            .sql(format!("DELETE FROM {} WHERE user_id = ", self.table))
+            .sql(format!("DELETE FROM {} WHERE user_id = ", self.table.name()))
             .text(user_id);
-        Ok(self.execute(statement).await? == 1)
+        Ok(self.table.execute(statement).await? == 1)
     }
 
     async fn accept_step(&self, user_id: &str, step: i64) -> Result<bool, ProviderError> {
@@ -300,38 +272,40 @@ where
             .text(user_id)
             .sql(" AND enabled = TRUE AND last_step < ")
             .integer(step);
-        Ok(self.execute(statement).await? == 1)
+        Ok(self.table.execute(statement).await? == 1)
     }
 
     async fn use_recovery_code(&self, user_id: &str, hash: &str) -> Result<bool, ProviderError> {
         // A compare-and-swap on the whole list: of two requests using codes of one user at
         // once, the second finds the list changed and reads it again.
-        self.within(async {
-            for _ in 0..RETRIES {
-                let Some(row) = self.find_now(user_id).await?.filter(|row| row.enabled) else {
-                    return Ok(false);
-                };
-                let before = split_codes(&row.recovery_codes);
-                let after: Vec<String> = before.iter().filter(|stored| *stored != hash).cloned().collect();
-                if after.len() == before.len() {
-                    return Ok(false);
+        let table = &self.table;
+        table
+            .within(async {
+                for _ in 0..RETRIES {
+                    let Some(row) = self.find_now(user_id).await?.filter(|row| row.enabled) else {
+                        return Ok(false);
+                    };
+                    let before = split_codes(&row.recovery_codes);
+                    let after: Vec<String> = before.iter().filter(|stored| *stored != hash).cloned().collect();
+                    if after.len() == before.len() {
+                        return Ok(false);
+                    }
+                    let statement = self
+                        .update("recovery_codes = ")
+                        .text(join_codes(&after))
+                        .sql(" WHERE user_id = ")
+                        .text(user_id)
+                        .sql(" AND enabled = TRUE AND recovery_codes = ")
+                        .text(row.recovery_codes);
+                    if table.execute_now(statement).await? == 1 {
+                        return Ok(true);
+                    }
                 }
-                let statement = self
-                    .update("recovery_codes = ")
-                    .text(join_codes(&after))
-                    .sql(" WHERE user_id = ")
-                    .text(user_id)
-                    .sql(" AND enabled = TRUE AND recovery_codes = ")
-                    .text(row.recovery_codes);
-                if self.execute_now(statement).await? == 1 {
-                    return Ok(true);
-                }
-            }
-            Err(ProviderError::unavailable(
-                "a recovery code kept losing races; try again",
-            ))
-        })
-        .await
+                Err(ProviderError::unavailable(
+                    "a recovery code kept losing races; try again",
+                ))
+            })
+            .await
     }
 
     async fn replace_recovery_codes(&self, user_id: &str, hashes: &[String]) -> Result<bool, ProviderError> {
@@ -341,7 +315,7 @@ where
             .sql(" WHERE user_id = ")
             .text(user_id)
             .sql(" AND enabled = TRUE");
-        Ok(self.execute(statement).await? == 1)
+        Ok(self.table.execute(statement).await? == 1)
     }
 
     async fn reserve_attempt(&self, user_id: &str, max: u32) -> Result<bool, ProviderError> {
@@ -350,12 +324,12 @@ where
             .text(user_id)
             .sql(" AND enabled = TRUE AND attempts < ")
             .integer(i64::from(max));
-        Ok(self.execute(statement).await? == 1)
+        Ok(self.table.execute(statement).await? == 1)
     }
 
     async fn reset_attempts(&self, user_id: &str) -> Result<(), ProviderError> {
         let statement = self.update("attempts = 0 WHERE user_id = ").text(user_id);
-        self.execute(statement).await.map(drop)
+        self.table.execute(statement).await.map(drop)
     }
 }
 

@@ -44,6 +44,12 @@ pub enum LoginError {
     /// takes a code (feature `two-factor`). Send the user to the code form. 401.
     #[error("a second factor is required")]
     SecondFactorRequired,
+    /// The password was right, but the account's e-mail address is not verified yet
+    /// ([`UserLike::is_verified`](crate::UserLike::is_verified)): the user must follow the
+    /// verification link first. Only a right password gets this answer, so it tells nothing to
+    /// someone who does not know the password. 403.
+    #[error("the e-mail address is not verified")]
+    Unverified,
     /// A login guard refused; its error answers.
     #[error("login refused: {0}")]
     Guard(actix_web::Error),
@@ -72,7 +78,7 @@ impl ResponseError for LoginError {
         match self {
             Self::InvalidCredentials | Self::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             Self::InvalidNewPassword => StatusCode::BAD_REQUEST,
-            Self::Impersonating => StatusCode::FORBIDDEN,
+            Self::Impersonating | Self::Unverified => StatusCode::FORBIDDEN,
             Self::SessionsUnavailable => StatusCode::NOT_IMPLEMENTED,
             Self::Guard(err) => err.as_response_error().status_code(),
             Self::Provider(err) => err.status(),

@@ -106,6 +106,7 @@ struct Inner<P: UserProvider, H> {
     max_sessions: Option<usize>,
     #[cfg(feature = "two-factor")]
     two_factor: Option<crate::two_factor::TwoFactor>,
+    policy: crate::password::PasswordPolicy,
 }
 
 impl<P: UserProvider, H> Clone for LoginManager<P, H> {
@@ -213,6 +214,15 @@ impl<P: UserProvider, H> LoginManagerBuilder<P, H> {
         self
     }
 
+    /// What a new password must be in [`change_password`](LoginManager::change_password).
+    /// Default: [`PasswordPolicy::lenient`](crate::password::PasswordPolicy::lenient) (any
+    /// non-empty password the hasher accepts); `PasswordPolicy::new()` asks for 8 characters
+    /// or more, as sign-up and password resets do.
+    pub fn password_policy(mut self, policy: crate::password::PasswordPolicy) -> Self {
+        self.inner.policy = policy;
+        self
+    }
+
     /// Builds the manager.
     pub fn build(self) -> LoginManager<P, H> {
         LoginManager {
@@ -246,6 +256,7 @@ where
                 max_sessions: None,
                 #[cfg(feature = "two-factor")]
                 two_factor: None,
+                policy: crate::password::PasswordPolicy::lenient(),
             },
         }
     }
@@ -263,6 +274,11 @@ where
     /// The password hasher.
     pub fn hasher(&self) -> &H {
         &self.inner.hasher
+    }
+
+    /// What a new password must be ([`password_policy`](LoginManagerBuilder::password_policy)).
+    pub fn password_policy(&self) -> &crate::password::PasswordPolicy {
+        &self.inner.policy
     }
 
     /// Checks `username` and `password`; on success renews the session, stores the user's id
@@ -324,6 +340,11 @@ where
                 return Err(LoginError::InvalidCredentials);
             }
         };
+        if !user.is_verified() {
+            admission.succeeded().await?;
+            tracing::info!(user.id = %user.id(), "login refused: the e-mail address is not verified");
+            return Err(LoginError::Unverified);
+        }
         #[cfg(feature = "two-factor")]
         let second_factor = match &inner.two_factor {
             Some(two_factor) => two_factor.is_enabled(&user.id()).await?,
@@ -435,7 +456,7 @@ where
             return Err(LoginError::Impersonating);
         }
         self.check_current_password(req, user, current).await?;
-        if new.is_empty() {
+        if inner.policy.check(new).is_err() {
             return Err(LoginError::InvalidNewPassword);
         }
         let new_hash = match inner.hasher.hash(new).await {

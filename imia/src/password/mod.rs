@@ -2,17 +2,20 @@
 //!
 //! Authenticators that check passwords (HTTP Basic, the login flow) go through a
 //! [`PasswordVerifier`]. [`Argon2Hasher`] is the one to use (argon2id, OWASP parameters);
-//! [`InsecurePlaintextVerifier`] exists for tests and examples only.
+//! [`InsecurePlaintextVerifier`] exists for tests and examples only. [`PasswordPolicy`] says
+//! what a new password must be.
 
 use std::{fmt, future::Future};
 
 pub(crate) mod argon2;
 mod bound;
+mod policy;
 
 pub use self::argon2::{
     Argon2Hasher, Argon2HasherBuilder, DEFAULT_MAX_PASSWORD_LEN, DEFAULT_MAX_QUEUE, OWASP_ITERATIONS, OWASP_MEMORY_KIB,
     OWASP_PARALLELISM, ParamCeiling,
 };
+pub use self::policy::{DEFAULT_MIN_PASSWORD_CHARS, PasswordPolicy, PolicyViolation};
 
 use crate::error::BoxError;
 

@@ -134,6 +134,53 @@ pub trait UserProvider: Send + Sync + 'static {
     }
 }
 
+/// A new account, as [`UserRegistry::create_user`] receives it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewUser<'a> {
+    /// The e-mail address, which is also the username.
+    pub email: &'a str,
+    /// The display name.
+    pub name: &'a str,
+    /// The password hash (a PHC string).
+    pub password_hash: &'a str,
+}
+
+impl<'a> NewUser<'a> {
+    /// A new account.
+    pub fn new(email: &'a str, name: &'a str, password_hash: &'a str) -> Self {
+        Self {
+            email,
+            name,
+            password_hash,
+        }
+    }
+}
+
+impl std::fmt::Debug for NewUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user store that can create accounts and change their addresses: what sign-up with e-mail
+/// verification needs ([`account`](crate::account)). The Diesel provider implements it.
+pub trait UserRegistry: UserProvider {
+    /// Creates an account, unverified ([`UserLike::is_verified`] is `false`), with no scopes and
+    /// a fresh security stamp. `Ok(None)`, nothing created, when the address is taken.
+    fn create_user(&self, user: NewUser<'_>) -> impl Future<Output = ProviderResult<Self::User>>;
+
+    /// Marks the user's address verified; whether there was such a user.
+    fn mark_verified(&self, user_id: &str) -> impl Future<Output = Result<bool, ProviderError>>;
+
+    /// Changes the user's address (and username) to `email`, verified; `false` when there is no
+    /// such user or another account has that address.
+    fn change_email(&self, user_id: &str, email: &str) -> impl Future<Output = Result<bool, ProviderError>>;
+}
+
 /// A fresh security stamp: 128 random bits from the operating system, base64url (22
 /// characters).
 ///

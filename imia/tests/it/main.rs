@@ -15,6 +15,8 @@ macro_rules! TestApp {
     };
 }
 
+#[cfg(all(feature = "account", feature = "macros"))]
+mod account;
 mod api_key;
 #[cfg(feature = "session")]
 mod auth;
@@ -26,6 +28,8 @@ mod extractors;
 mod fuzz_regressions;
 #[cfg(feature = "session")]
 mod impersonation;
+#[cfg(feature = "account")]
+mod link_store;
 #[cfg(feature = "session")]
 mod login;
 #[cfg(all(feature = "macros", feature = "session"))]

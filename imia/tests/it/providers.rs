@@ -504,6 +504,17 @@ macro_rules! stamp_suite {
             .unwrap()
             .expect("the old row");
         assert_eq!(ann.security_stamp(), "", "old rows start without a stamp");
+        // The users table gained `email_verified`: old rows are verified.
+        let registered =
+            DieselProvider::<$conn, Registered>::for_table(pool.clone(), imia::diesel::schema::users::table)
+                .build()
+                .unwrap();
+        let old = registered
+            .find_by_username("ann@example.com")
+            .await
+            .unwrap()
+            .expect("the old row, with the new column");
+        assert!(old.email_verified && old.is_verified(), "old rows are verified");
         let id = ann.id();
         assert!(
             !plain.rotate_security_stamp(&id).await.unwrap(),
@@ -592,4 +603,257 @@ async fn mysql_stamps_and_upgrades() {
         diesel_async::AsyncMysqlConnection,
         imia::diesel::mysql_pool(&url, &PoolOptions::default()).unwrap()
     );
+}
+
+/// A user of the reference `users` table as sign-up makes it.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, UserLike)]
+#[diesel(table_name = imia::diesel::schema::users)]
+pub(crate) struct Registered {
+    id: i64,
+    email: String,
+    display_name: Option<String>,
+    password_hash: Option<String>,
+    scopes: String,
+    is_active: bool,
+    security_stamp: String,
+    email_verified: bool,
+}
+
+/// Sign-up and address changes ([`UserRegistry`](imia::provider::UserRegistry)) on the
+/// reference table that the migrations create.
+macro_rules! registry_suite {
+    ($conn:ty, $pool:expr) => {{
+        use imia::{
+            diesel::schema::users,
+            provider::{NewUser, UserRegistry},
+        };
+        let pool = $pool;
+        let mut conn = <$conn as Backend>::checkout(&pool).await.expect("a connection");
+        imia::diesel::migrations::run(&mut *conn).await.expect("the tables");
+        conn.batch_execute(
+            "INSERT INTO users (email, password_hash, scopes) VALUES ('ann@example.com', 'h', 'admin');
+             INSERT INTO users (email, password_hash, scopes, is_active) VALUES ('gone@example.com', 'h', '', FALSE);",
+        )
+        .await
+        .expect("the seeded users");
+        drop(conn);
+        let count = || async {
+            let mut conn = <$conn as Backend>::checkout(&pool).await.unwrap();
+            diesel_async::RunQueryDsl::get_result::<i64>(users::table.count(), &mut *conn)
+                .await
+                .unwrap()
+        };
+        let full = |builder: imia::diesel::DieselProviderBuilder<$conn, Registered>| {
+            builder
+                .case_insensitive_usernames(true)
+                .password_column("users", "password_hash")
+                .security_stamp_column("users", "security_stamp")
+                .verified_column("users", "email_verified")
+                .display_name_column("display_name")
+                .scopes_column("scopes")
+                .active_column("is_active")
+                .build()
+                .unwrap()
+        };
+        let provider = full(DieselProvider::<$conn, Registered>::for_table(
+            pool.clone(),
+            users::table,
+        ));
+        let ann = provider.find_by_username("ann@example.com").await.unwrap().unwrap();
+        assert!(ann.is_verified(), "rows made without the flag are verified");
+
+        // Without the verified column: a clear error, nothing created.
+        let unconfigured = DieselProvider::<$conn, Registered>::for_table(pool.clone(), users::table)
+            .password_column("users", "password_hash")
+            .build()
+            .unwrap();
+        for err in [
+            unconfigured
+                .create_user(NewUser::new("x@example.com", "X", "hash"))
+                .await
+                .map(|_| ())
+                .unwrap_err(),
+            unconfigured.mark_verified(&ann.id()).await.map(|_| ()).unwrap_err(),
+            unconfigured
+                .change_email(&ann.id(), "x@example.com")
+                .await
+                .map(|_| ())
+                .unwrap_err(),
+        ] {
+            assert!(matches!(err, ProviderError::Backend(_)), "{err:?}");
+            assert!(format!("{err:?}").contains("verified_column"), "{err:?}");
+        }
+        // Without the password column on the same table: an error too.
+        let no_password = DieselProvider::<$conn, Registered>::for_table(pool.clone(), users::table)
+            .verified_column("users", "email_verified")
+            .build()
+            .unwrap();
+        let err = no_password
+            .create_user(NewUser::new("x@example.com", "X", "hash"))
+            .await
+            .unwrap_err();
+        assert!(format!("{err:?}").contains("password_column"), "{err:?}");
+        assert_eq!(count().await, 2, "nothing created");
+
+        // A new user: unverified, no scopes, active, a fresh stamp, found by its address.
+        let bob = provider
+            .create_user(NewUser::new("bob@example.com", "Bob", "hash-b"))
+            .await
+            .unwrap()
+            .expect("a new user");
+        assert!(!bob.is_verified() && !bob.email_verified);
+        assert!(bob.scopes().is_empty() && bob.scopes.is_empty());
+        assert!(bob.is_active());
+        assert_eq!(bob.display_name(), "Bob");
+        assert_eq!(bob.hashed_password(), "hash-b");
+        assert_eq!(bob.security_stamp().len(), 22);
+        assert_eq!(
+            provider.find_by_username("bob@example.com").await.unwrap(),
+            Some(bob.clone())
+        );
+        assert_eq!(provider.find_by_id(&bob.id()).await.unwrap(), Some(bob.clone()));
+        assert_eq!(count().await, 3);
+        // Another one gets another stamp.
+        let carol = provider
+            .create_user(NewUser::new("carol@example.com", "Carol", "hash-c"))
+            .await
+            .unwrap()
+            .expect("a new user");
+        assert_ne!(carol.security_stamp, bob.security_stamp);
+        assert_ne!(carol.id, bob.id);
+
+        // A taken address: `None`, nothing changed. Case-insensitively, as configured.
+        for taken in ["ann@example.com", "ANN@example.com", "bob@example.com"] {
+            let again = provider.create_user(NewUser::new(taken, "Mallory", "hash-m")).await;
+            assert_eq!(again.unwrap(), None, "{taken}");
+        }
+        // A row the provider's query leaves out is still taken: the insert's unique violation.
+        let active_only = full(DieselProvider::<$conn, Registered>::for_query(pool.clone(), || {
+            users::table
+                .filter(users::is_active.eq(true))
+                .select(Registered::as_select())
+                .into_boxed()
+        }));
+        assert_eq!(active_only.find_by_username("gone@example.com").await.unwrap(), None);
+        let hidden = active_only
+            .create_user(NewUser::new("gone@example.com", "Mallory", "hash-m"))
+            .await;
+        assert_eq!(hidden.unwrap(), None);
+        assert_eq!(count().await, 4, "nothing created");
+        let unchanged = provider.find_by_username("ann@example.com").await.unwrap();
+        assert_eq!(unchanged, Some(ann.clone()));
+        assert_eq!(provider.find_by_id(&bob.id()).await.unwrap(), Some(bob.clone()));
+
+        // Verifying.
+        assert!(provider.mark_verified(&bob.id()).await.unwrap());
+        let verified = provider.find_by_id(&bob.id()).await.unwrap().unwrap();
+        assert!(verified.is_verified());
+        assert_eq!(
+            Registered {
+                email_verified: false,
+                ..verified
+            },
+            bob,
+            "nothing else changed"
+        );
+        assert!(provider.mark_verified(&bob.id()).await.unwrap(), "twice is harmless");
+        assert!(!provider.mark_verified("999").await.unwrap(), "no such user");
+        assert!(!provider.mark_verified("not-a-number").await.unwrap());
+        assert!(
+            !provider.find_by_id(&carol.id()).await.unwrap().unwrap().is_verified(),
+            "only bob"
+        );
+
+        // Changing addresses: taken (by another user, in any case) is `false`, nothing changed.
+        for taken in ["ann@example.com", "Ann@Example.com"] {
+            assert!(!provider.change_email(&carol.id(), taken).await.unwrap(), "{taken}");
+        }
+        assert!(
+            !active_only.change_email(&carol.id(), "gone@example.com").await.unwrap(),
+            "a unique violation"
+        );
+        assert_eq!(provider.find_by_id(&carol.id()).await.unwrap(), Some(carol.clone()));
+        assert!(
+            !provider.change_email("999", "nobody@example.com").await.unwrap(),
+            "no such user"
+        );
+        assert_eq!(provider.find_by_username("nobody@example.com").await.unwrap(), None);
+        // A free address: the user's, verified; the old one finds nobody.
+        assert!(
+            provider
+                .change_email(&carol.id(), "carol.new@example.com")
+                .await
+                .unwrap()
+        );
+        let moved = provider
+            .find_by_username("carol.new@example.com")
+            .await
+            .unwrap()
+            .expect("found by the new address");
+        assert_eq!(moved.id, carol.id);
+        assert!(moved.is_verified());
+        assert_eq!(moved.security_stamp, carol.security_stamp);
+        assert_eq!(provider.find_by_username("carol@example.com").await.unwrap(), None);
+        // One's own address, in another case, is not taken.
+        assert!(
+            provider
+                .change_email(&carol.id(), "Carol.New@example.com")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            provider.find_by_id(&carol.id()).await.unwrap().unwrap().email,
+            "Carol.New@example.com"
+        );
+        assert_eq!(count().await, 4);
+    }};
+}
+
+#[actix_web::test]
+async fn sqlite_registers_users() {
+    registry_suite!(
+        imia::diesel::SqliteConnection,
+        imia::diesel::sqlite_pool(&crate::servers::fresh_sqlite("registry"), &PoolOptions::default()).unwrap()
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[actix_web::test]
+async fn postgres_registers_users() {
+    let Some(url) = crate::servers::fresh_postgres("registry").await else {
+        return;
+    };
+    registry_suite!(
+        diesel_async::AsyncPgConnection,
+        imia::diesel::postgres_pool(&url, &PoolOptions::default()).unwrap()
+    );
+}
+
+#[cfg(feature = "mysql")]
+#[actix_web::test]
+async fn mysql_registers_users() {
+    let Some(url) = crate::servers::fresh_mysql("registry").await else {
+        return;
+    };
+    registry_suite!(
+        diesel_async::AsyncMysqlConnection,
+        imia::diesel::mysql_pool(&url, &PoolOptions::default()).unwrap()
+    );
+}
+
+#[test]
+fn registration_columns_must_be_identifiers() {
+    let pool = imia::diesel::sqlite_pool(":memory:", &PoolOptions::default()).unwrap();
+    let builder = || {
+        DieselProvider::<imia::diesel::SqliteConnection, Registered>::for_table(
+            pool.clone(),
+            imia::diesel::schema::users::table,
+        )
+    };
+    assert!(builder().verified_column("users", "email_verified").build().is_ok());
+    assert!(builder().verified_column("users x", "email_verified").build().is_err());
+    assert!(builder().verified_column("users", "v = TRUE").build().is_err());
+    assert!(builder().display_name_column("a; b").build().is_err());
+    assert!(builder().scopes_column("'x'").build().is_err());
+    assert!(builder().active_column("TRUE OR").build().is_err());
 }

@@ -288,3 +288,72 @@ fn a_user_enrols_a_second_factor_and_logs_in_with_a_code_then_a_recovery_code() 
     drop(server);
     let _ = std::fs::remove_file(db);
 }
+
+#[test]
+fn a_user_resets_a_forgotten_password_through_the_mailed_link() {
+    let Some(browser) = browser_or_skip() else { return };
+    let mail_dir = std::env::temp_dir().join(format!("imia-browser-mail-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&mail_dir);
+    let db = std::env::temp_dir().join(format!("imia-browser-{}-reset.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let server = ExampleServer::start_with_env(
+        "demo",
+        &[
+            ("DATABASE_URL", db.to_str().expect("a UTF-8 temp path")),
+            ("MAIL_DIR", mail_dir.to_str().expect("a UTF-8 temp path")),
+        ],
+    )
+    .expect("the demo starts");
+
+    // From the login page: "Forgot your password?", the address, the same answer as for anyone.
+    browser.goto(&server.url("/login")).unwrap();
+    browser.click(&browser.wait_for("#forgot-link").unwrap()).unwrap();
+    browser
+        .type_into(&browser.wait_for("#email").unwrap(), "user@example.com")
+        .unwrap();
+    browser.click(&browser.find("#send-link").unwrap()).unwrap();
+    browser.wait_for("#sent").unwrap();
+    screenshot(&browser, "password-forgot");
+
+    // The mailed link, as the demo wrote it into MAIL_DIR.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let message = loop {
+        let found = std::fs::read_dir(&mail_dir).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .and_then(|e| std::fs::read_to_string(e.path()).ok())
+        });
+        if let Some(message) = found {
+            break message;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail in {}",
+            mail_dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let origin = server.url("");
+    let at = message
+        .find(&format!("{origin}/password/reset/"))
+        .expect("a reset link");
+    let link = message[at..].split_whitespace().next().unwrap().to_owned();
+
+    // Follow it, set a new password, log in with it.
+    browser.goto(&link).unwrap();
+    browser
+        .type_into(&browser.wait_for("#new_password").unwrap(), "browser-new-pass")
+        .unwrap();
+    screenshot(&browser, "password-reset");
+    browser.click(&browser.find("#set-password").unwrap()).unwrap();
+    browser.wait_for_url(|u| u.ends_with("/login")).unwrap();
+    fill_login(&browser, "user@example.com", "browser-new-pass", false);
+    browser.wait_for_url(|u| u.ends_with("/app")).unwrap();
+    assert_eq!(browser.text(&browser.wait_for("#user").unwrap()).unwrap(), "User");
+
+    drop(browser);
+    drop(server);
+    let _ = std::fs::remove_file(db);
+    let _ = std::fs::remove_dir_all(mail_dir);
+}

@@ -62,3 +62,57 @@ fn an_unreachable_server_is_a_delivery_error() {
     assert!(matches!(result, Err(MailError::Delivery(_))), "{result:?}");
     let _ = ContentType::TEXT_PLAIN;
 }
+
+/// The demo mails a reset link through a real SMTP server; the test reads the delivered message,
+/// follows the link, sets a new password and logs in with it.
+#[test]
+fn the_demo_mails_a_reset_link_through_smtp_and_the_link_works() {
+    use imia_tests::{http::Request, server::ExampleServer};
+
+    let Some(sink) = SmtpSink::start() else { return };
+    let db = std::env::temp_dir().join(format!("imia-mail-e2e-{}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let server = ExampleServer::start_with_env(
+        "demo",
+        &[
+            ("DATABASE_URL", db.to_str().expect("a UTF-8 temp path")),
+            ("SMTP_URL", &sink.url()),
+        ],
+    )
+    .expect("the demo starts");
+    let origin = server.url("");
+    let resp = server
+        .send(&Request::post("/password/forgot").form(&[("email", "user@example.com")]))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let message = sink
+        .wait_for_message(|m| m.contains("To: user@example.com"))
+        .unwrap_or_else(|all| panic!("no reset mail: {all:?}"));
+    // The link is absolute, on the demo's own address.
+    let at = message
+        .find(&format!("{origin}/password/reset/"))
+        .unwrap_or_else(|| panic!("no link to {origin} in {message}"));
+    let url = message[at..].split_whitespace().next().unwrap();
+    let path = url.trim_start_matches(origin.as_str());
+    assert_eq!(server.get(path).unwrap().status, 200);
+    let resp = server
+        .send(&Request::post(path).form(&[("new_password", "mailed-new-pass")]))
+        .unwrap();
+    assert_eq!(resp.status, 303);
+    let login = |password: &str| {
+        server
+            .send(&Request::post("/login").form(&[("username", "user@example.com"), ("password", password)]))
+            .unwrap()
+            .status
+    };
+    assert_eq!(login("mailed-new-pass"), 303);
+    assert_eq!(login("password"), 200, "the old password is gone");
+    // An unknown address: the same answer, and no mail.
+    let unknown = server
+        .send(&Request::post("/password/forgot").form(&[("email", "nobody@example.com")]))
+        .unwrap();
+    assert_eq!(unknown.status, 200);
+    drop(server);
+    assert!(sink.messages().iter().all(|m| !m.contains("nobody@example.com")));
+    let _ = std::fs::remove_file(db);
+}

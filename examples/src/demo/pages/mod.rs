@@ -19,8 +19,13 @@ use crate::escape_html as escape;
 
 use super::users::DemoUser;
 
+mod account;
 mod two_factor;
 
+pub use self::account::{
+    FORGOT_SENT, SIGNUP_SENT, email_change, email_confirm, email_page, forgot, forgot_page, reset, reset_page, signup,
+    signup_page, verify,
+};
 pub use self::two_factor::{
     SECOND_STEP, second_step, second_step_page, two_factor_confirm, two_factor_disable, two_factor_page,
     two_factor_recovery_codes, two_factor_setup,
@@ -28,6 +33,9 @@ pub use self::two_factor::{
 
 /// Where a login goes without a (safe) `next`.
 pub const HOME: &str = "/app";
+
+/// What a login with the right password of an unverified account shows.
+pub const UNVERIFIED: &str = "Confirm your address first: open the link we mailed you.";
 
 /// The one message every failed login shows.
 pub const LOGIN_FAILED: &str = "Invalid e-mail or password.";
@@ -140,6 +148,12 @@ pub async fn login(mut auth: Auth<DemoUser>, form: web::Form<LoginForm>) -> Http
     match auth.login_with(&form.username, &form.password, options).await {
         Ok(_) => no_store(redirect_to(safe_next(&form.next).unwrap_or(HOME))),
         Err(LoginError::SecondFactorRequired) => no_store(see_other(SECOND_STEP)),
+        // Only after the right password: the address still waits for its link.
+        Err(LoginError::Unverified) => no_store(page(
+            HttpResponse::Forbidden(),
+            "Log in",
+            &login_form(&form.next, Some(UNVERIFIED)),
+        )),
         // The same page, status and body for every credential problem.
         Err(LoginError::InvalidCredentials) => no_store(page(
             HttpResponse::Ok(),
@@ -203,7 +217,7 @@ pub async fn app(user: CurrentUser<DemoUser>) -> HttpResponse {
          <h2>Change your password</h2>\n<form method=\"post\" action=\"/account/password\">\n\
          <label>Current password <input type=\"password\" name=\"current_password\" autocomplete=\"current-password\"></label>\n\
          <label>New password <input type=\"password\" name=\"new_password\" autocomplete=\"new-password\"></label>\n\
-         <button type=\"submit\">Change</button>\n</form>\n<p><a href=\"/account/sessions\" id=\"sessions-link\">Your sessions</a> · <a href=\"/account/2fa\" id=\"two-factor-link\">Two-factor authentication</a></p>\n{impersonate}{LOGOUT_FORM}",
+         <button type=\"submit\">Change</button>\n</form>\n<p><a href=\"/account/sessions\" id=\"sessions-link\">Your sessions</a> · <a href=\"/account/2fa\" id=\"two-factor-link\">Two-factor authentication</a> · <a href=\"/account/email\" id=\"email-link\">Change your e-mail address</a></p>\n{impersonate}{LOGOUT_FORM}",
         banner(user.token()),
         escape(&user.name()),
         escape(&user.email)
@@ -457,7 +471,9 @@ fn login_form(next: &str, error: Option<&str>) -> String {
          <label>E-mail <input type=\"email\" name=\"username\" id=\"username\" autocomplete=\"username\" required></label>\n\
          <label>Password <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\n\
          <label><input type=\"checkbox\" name=\"remember_me\" id=\"remember_me\" value=\"1\"> Remember me</label>\n\
-         <button type=\"submit\" id=\"submit\">Log in</button>\n</form>",
+         <button type=\"submit\" id=\"submit\">Log in</button>\n</form>\n\
+         <p><a href=\"/password/forgot\" id=\"forgot-link\">Forgot your password?</a> · \
+         <a href=\"/signup\" id=\"signup-link\">Sign up</a></p>",
         escape(next)
     )
 }
