@@ -226,6 +226,16 @@ async fn sign_up_needs_the_mailed_link_before_the_first_login() {
     if let Some(cookie) = r.session() {
         assert_eq!(send(&app, with_cookie(get("/api/me"), &cookie)).await.status, 401);
     }
+    // Nor does HTTP Basic.
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "new@example.com:new-person-pass"
+        )
+    );
+    let r = send(&app, get("/api/me").insert_header(("Authorization", basic.clone()))).await;
+    assert_eq!(r.status, 401);
     // The link, once.
     let r = send(&app, get(&path)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -237,6 +247,8 @@ async fn sign_up_needs_the_mailed_link_before_the_first_login() {
     assert_eq!(me["name"], "New Person");
     assert_eq!(me["scopes"], serde_json::json!([]));
     assert_eq!(me["state"], "authenticated");
+    let r = send(&app, get("/api/me").insert_header(("Authorization", basic))).await;
+    assert_eq!(r.status, 200, "verified: HTTP Basic too");
     // The taken address kept its password.
     login(&app, "user@example.com").await;
     let _ = std::fs::remove_dir_all(dir);

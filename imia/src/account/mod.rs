@@ -349,6 +349,23 @@ where
         Ok(valid.then_some((secret, stored)))
     }
 
+    /// Uses up the link of `purpose` that `token` names: the stored link, once.
+    async fn take_link(&self, token: &str, purpose: Purpose) -> Result<LinkToken, AccountError> {
+        let (secret, stored) = self
+            .valid_link(token, purpose)
+            .await?
+            .ok_or(AccountError::InvalidLink)?;
+        if !self
+            .inner
+            .links
+            .consume_dyn(&secret.selector, &stored.validator_hash)
+            .await?
+        {
+            return Err(AccountError::InvalidLink);
+        }
+        Ok(stored)
+    }
+
     /// Hands `message` to the outbox; a full outbox is logged, the answer stays the same.
     fn post(&self, message: Result<lettre::Message, AccountError>) {
         match message {
@@ -552,17 +569,8 @@ where
     ///
     /// [`AccountError::InvalidLink`], [`AccountError::Provider`].
     pub async fn verify_email(&self, token: &str) -> Result<(), AccountError> {
-        let inner = &*self.inner;
-        let (secret, stored) = self
-            .valid_link(token, Purpose::VerifyEmail)
-            .await?
-            .ok_or(AccountError::InvalidLink)?;
-        if !inner
-            .links
-            .consume_dyn(&secret.selector, &stored.validator_hash)
-            .await?
-            || !inner.logins.provider().mark_verified(&stored.user_id).await?
-        {
+        let stored = self.take_link(token, Purpose::VerifyEmail).await?;
+        if !self.inner.logins.provider().mark_verified(&stored.user_id).await? {
             return Err(AccountError::InvalidLink);
         }
         tracing::info!(user.id = %stored.user_id, "e-mail address verified");
@@ -605,19 +613,9 @@ where
     /// [`AccountError::InvalidLink`], [`AccountError::AddressTaken`] (another account took
     /// the address meanwhile), [`AccountError::Provider`].
     pub async fn confirm_email_change(&self, token: &str) -> Result<(), AccountError> {
-        let inner = &*self.inner;
-        let (secret, stored) = self
-            .valid_link(token, Purpose::ChangeEmail)
-            .await?
-            .ok_or(AccountError::InvalidLink)?;
-        if !inner
-            .links
-            .consume_dyn(&secret.selector, &stored.validator_hash)
-            .await?
-        {
-            return Err(AccountError::InvalidLink);
-        }
-        if !inner
+        let stored = self.take_link(token, Purpose::ChangeEmail).await?;
+        if !self
+            .inner
             .logins
             .provider()
             .change_email(&stored.user_id, &stored.payload)

@@ -1,6 +1,6 @@
 //! Single-use links in the database.
 
-use std::fmt;
+use super::table::table_store;
 
 use ::diesel::{
     QueryableByName,
@@ -9,7 +9,7 @@ use ::diesel::{
     sql_types::{BigInt, HasSqlType, Text},
 };
 
-use super::{connection::Backend, statement::Statement, table::Table};
+use super::{connection::Backend, statement::Statement};
 use crate::{
     account::{LinkStore, LinkToken},
     error::ProviderError,
@@ -20,6 +20,7 @@ type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 /// The table [`migrations::run`](super::migrations::run) creates for links.
 pub(crate) const DEFAULT_TABLE: &str = "imia_links";
 
+table_store! {
 /// Keeps [`Accounts`](crate::account::Accounts)' single-use links in a table (by default
 /// `imia_links`, created by [`migrations::run`](super::migrations::run)): the SHA-256 of each
 /// link's secret half, never the link. Using a link is one conditional `DELETE`, so of two
@@ -36,22 +37,7 @@ pub(crate) const DEFAULT_TABLE: &str = "imia_links";
 /// # let _ = links;
 /// # }
 /// ```
-pub struct DieselLinkStore<C: Backend> {
-    table: Table<C>,
-}
-
-impl<C: Backend> Clone for DieselLinkStore<C> {
-    fn clone(&self) -> Self {
-        Self {
-            table: self.table.clone(),
-        }
-    }
-}
-
-impl<C: Backend> fmt::Debug for DieselLinkStore<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.table.debug_struct(f, "DieselLinkStore").finish_non_exhaustive()
-    }
+pub struct DieselLinkStore keeps "Links" in "imia_links" made by "links_sql";
 }
 
 #[derive(QueryableByName)]
@@ -87,28 +73,6 @@ impl From<Row> for LinkToken {
         token.binding = row.binding;
         token.created_at = row.created_at;
         token
-    }
-}
-
-impl<C: Backend> DieselLinkStore<C> {
-    /// Links in `imia_links`, each operation limited to 10 seconds.
-    pub fn new(pool: C::Pool) -> Self {
-        Self {
-            table: Table::new(pool, DEFAULT_TABLE),
-        }
-    }
-
-    /// Links in another table (a plain identifier; create it with
-    /// [`migrations::links_sql`](super::migrations::links_sql)).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when
-    /// `table` is not a plain identifier.
-    pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, crate::error::ConfigError> {
-        Ok(Self {
-            table: Table::named(pool, table)?,
-        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Remember-me tokens in the database.
 
-use std::fmt;
+use super::table::table_store;
 
 use ::diesel::{
     QueryableByName,
@@ -9,7 +9,7 @@ use ::diesel::{
     sql_types::{BigInt, HasSqlType, Text},
 };
 
-use super::{connection::Backend, statement::Statement, table::Table};
+use super::{connection::Backend, statement::Statement};
 use crate::{
     error::ProviderError,
     remember::{RememberStore, RememberToken},
@@ -17,6 +17,7 @@ use crate::{
 
 type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 
+table_store! {
 /// Keeps [`RememberMe`](crate::remember::RememberMe) tokens in a table (by default
 /// `imia_remember_tokens`, created by [`migrations::run`](super::migrations::run)), through the
 /// same pools as the user provider. Rotation is one conditional `UPDATE`, so two requests
@@ -33,24 +34,7 @@ type Db<C> = <C as diesel_async::AsyncConnectionCore>::Backend;
 /// # let _ = tokens;
 /// # }
 /// ```
-pub struct DieselRememberStore<C: Backend> {
-    table: Table<C>,
-}
-
-impl<C: Backend> Clone for DieselRememberStore<C> {
-    fn clone(&self) -> Self {
-        Self {
-            table: self.table.clone(),
-        }
-    }
-}
-
-impl<C: Backend> fmt::Debug for DieselRememberStore<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.table
-            .debug_struct(f, "DieselRememberStore")
-            .finish_non_exhaustive()
-    }
+pub struct DieselRememberStore keeps "Tokens" in "imia_remember_tokens" made by "remember_sql";
 }
 
 #[derive(QueryableByName)]
@@ -85,28 +69,6 @@ impl From<Row> for RememberToken {
             expires_at: row.expires_at,
             binding: row.binding,
         }
-    }
-}
-
-impl<C: Backend> DieselRememberStore<C> {
-    /// Tokens in `imia_remember_tokens`, each operation limited to 10 seconds.
-    pub fn new(pool: C::Pool) -> Self {
-        Self {
-            table: Table::new(pool, "imia_remember_tokens"),
-        }
-    }
-
-    /// Tokens in another table (a plain identifier; create it with
-    /// [`migrations::remember_sql`](super::migrations::remember_sql)).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when
-    /// `table` is not a plain identifier.
-    pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, crate::error::ConfigError> {
-        Ok(Self {
-            table: Table::named(pool, table)?,
-        })
     }
 }
 

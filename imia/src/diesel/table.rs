@@ -139,3 +139,58 @@ impl<C: Backend> Table<C> {
         statement.load::<Row>(&mut *conn).await.map_err(query_error)
     }
 }
+
+/// Declares a store over a [`Table`]: the struct (with the docs given), its `Clone` and `Debug`
+/// (the table and the timeout, never the pool), `new(pool)` on the default table, and
+/// `with_table(pool, name)` on another, created with the migration function named.
+macro_rules! table_store {
+    (
+        $(#[$meta:meta])*
+        pub struct $store:ident keeps $what:literal in $default:literal made by $sql:literal;
+    ) => {
+        $(#[$meta])*
+        pub struct $store<C: $crate::diesel::Backend> {
+            table: $crate::diesel::table::Table<C>,
+        }
+
+        impl<C: $crate::diesel::Backend> Clone for $store<C> {
+            fn clone(&self) -> Self {
+                Self {
+                    table: self.table.clone(),
+                }
+            }
+        }
+
+        impl<C: $crate::diesel::Backend> ::std::fmt::Debug for $store<C> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.table.debug_struct(f, stringify!($store)).finish_non_exhaustive()
+            }
+        }
+
+        impl<C: $crate::diesel::Backend> $store<C> {
+            #[doc = concat!($what, " in `", $default, "`, each operation limited to 10 seconds.")]
+            pub fn new(pool: C::Pool) -> Self {
+                Self {
+                    table: $crate::diesel::table::Table::new(pool, $default),
+                }
+            }
+
+            #[doc = concat!(
+                $what,
+                " in another table (a plain identifier; create it with [`migrations::",
+                $sql,
+                "`](super::migrations::",
+                $sql,
+                ")).\n\n# Errors\n\n[`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) \
+                 when `table` is not a plain identifier."
+            )]
+            pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, $crate::error::ConfigError> {
+                Ok(Self {
+                    table: $crate::diesel::table::Table::named(pool, table)?,
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use table_store;

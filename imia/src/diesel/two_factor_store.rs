@@ -1,6 +1,6 @@
 //! Second factors in the database.
 
-use std::fmt;
+use super::table::table_store;
 
 use ::diesel::{
     QueryableByName,
@@ -13,7 +13,6 @@ use ::diesel::{
 use super::{
     connection::{Backend, Dialect, query_error},
     statement::Statement,
-    table::Table,
 };
 use crate::{
     error::ProviderError,
@@ -28,6 +27,7 @@ pub(crate) const DEFAULT_TABLE: &str = "imia_two_factor";
 /// How many times a change that lost a race to another one on the same row is tried again.
 const RETRIES: usize = 8;
 
+table_store! {
 /// Keeps [`TwoFactor`](crate::two_factor::TwoFactor)'s second factors in a table (by default
 /// `imia_two_factor`, created by [`migrations::run`](super::migrations::run)), one row per user,
 /// through the same pools as the user provider.
@@ -52,24 +52,7 @@ const RETRIES: usize = 8;
 /// # let _ = two_factor;
 /// # }
 /// ```
-pub struct DieselTwoFactorStore<C: Backend> {
-    table: Table<C>,
-}
-
-impl<C: Backend> Clone for DieselTwoFactorStore<C> {
-    fn clone(&self) -> Self {
-        Self {
-            table: self.table.clone(),
-        }
-    }
-}
-
-impl<C: Backend> fmt::Debug for DieselTwoFactorStore<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.table
-            .debug_struct(f, "DieselTwoFactorStore")
-            .finish_non_exhaustive()
-    }
+pub struct DieselTwoFactorStore keeps "Second factors" in "imia_two_factor" made by "two_factor_sql";
 }
 
 #[derive(QueryableByName)]
@@ -112,26 +95,6 @@ fn join_codes(hashes: &[String]) -> String {
 }
 
 impl<C: Backend> DieselTwoFactorStore<C> {
-    /// Second factors in `imia_two_factor`, each operation limited to 10 seconds.
-    pub fn new(pool: C::Pool) -> Self {
-        Self {
-            table: Table::new(pool, DEFAULT_TABLE),
-        }
-    }
-
-    /// Second factors in another table (a plain identifier; create it with
-    /// [`migrations::two_factor_sql`](super::migrations::two_factor_sql)).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidIdentifier`](crate::error::ConfigError::InvalidIdentifier) when
-    /// `table` is not a plain identifier.
-    pub fn with_table(pool: C::Pool, table: &str) -> Result<Self, crate::error::ConfigError> {
-        Ok(Self {
-            table: Table::named(pool, table)?,
-        })
-    }
-
     /// `UPDATE <table> SET ` followed by `set`.
     fn update(&self, set: &str) -> Statement {
         Statement::default().sql(format!("UPDATE {} SET {set}", self.table.name()))

@@ -357,3 +357,31 @@ async fn one_link_used_by_many_requests_at_once_resets_once() {
     );
     assert!(replies.iter().all(|r| r.status == 303 || r.status == 400));
 }
+
+#[actix_web::test]
+async fn reset_requests_are_throttled_per_address_without_a_different_answer() {
+    use imia::login::InMemoryThrottle;
+    let s = setup(Duration::from_secs(3600));
+    let flows = Accounts::builder(
+        s.flows.logins().clone(),
+        InMemoryLinkStore::new(),
+        s.outbox.clone(),
+        AccountMail::new("Test <no-reply@example.com>", "https://app.example").unwrap(),
+    )
+    .throttle(InMemoryThrottle::new().per_username(2, Duration::from_secs(900)))
+    .build();
+    let req = atest::TestRequest::default().to_http_request();
+    for _ in 0..4 {
+        flows.request_password_reset(&req, "ann@example.com").await.unwrap();
+    }
+    // Another address has a budget of its own.
+    flows.request_password_reset(&req, "bob@example.com").await.unwrap();
+    delivered(&s.outbox).await;
+    let to_ann = s
+        .mail
+        .messages()
+        .iter()
+        .filter(|m| m.contains("To: ann@example.com"))
+        .count();
+    assert_eq!(to_ann, 2, "two links, then nothing: the same answer every time");
+}
