@@ -70,9 +70,9 @@
 //! # Guide
 //!
 #![doc = concat!("The guide is in the repository's `docs/` directory, starting at [`docs/README.md`](", env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/README.md):")]
-//! seventeen chapters from a quick start to deployment on several servers, the security model,
-//! migrating from the Python library, testing, and second factors. Its code blocks run as
-//! doctests of this crate.
+//! eighteen chapters from a quick start to deployment on several servers, the security model,
+//! migrating from the Python library, testing, second factors, and account recovery and sign-up.
+//! Its code blocks run as doctests of this crate.
 //!
 //! # Feature flags
 //!
@@ -212,6 +212,9 @@ mod guide {
     #[cfg(all(feature = "sqlite", feature = "two-factor"))]
     #[doc = include_str!("../../docs/two-factor.md")]
     mod two_factor {}
+    #[cfg(all(feature = "sqlite", feature = "account"))]
+    #[doc = include_str!("../../docs/accounts.md")]
+    mod accounts {}
     // The README's first example compiles too.
     #[doc = include_str!("../../README.md")]
     mod readme {}
@@ -248,8 +251,8 @@ mod guide_tests {
             }
         }
         assert_eq!(
-            chapters, 17,
-            "the crate docs and docs/README.md count seventeen chapters"
+            chapters, 18,
+            "the crate docs and docs/README.md count eighteen chapters"
         );
     }
 }

@@ -330,3 +330,87 @@ async fn the_address_changes_only_through_the_link_sent_to_it() {
     assert_eq!(old.status, 200, "the old address no longer logs in");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[actix_web::test]
+async fn a_forged_host_does_not_move_the_link() {
+    let (demo, dir) = demo_with_mail("host").await;
+    let app = atest::init_service(demo.app()).await;
+    let r = send(
+        &app,
+        post_form("/password/forgot", &[("email", "user@example.com")]).insert_header(("Host", "evil.example")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let message = &messages(&dir, 1).await[0];
+    assert!(!message.contains("evil.example"), "{message}");
+    link(message, "/password/reset/");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[actix_web::test]
+async fn a_reset_cancels_an_address_change_asked_for_with_the_old_password() {
+    let (demo, dir) = demo_with_mail("cancel").await;
+    let app = atest::init_service(demo.app()).await;
+    // Someone with the password asks to move the account to their address...
+    let thief = login(&app, "user@example.com").await;
+    let r = send(
+        &app,
+        with_cookie(
+            post_form(
+                "/account/email",
+                &[("email", "thief@example.com"), ("password", "password")],
+            ),
+            &thief,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let change = messages(&dir, 2)
+        .await
+        .into_iter()
+        .find(|m| m.contains("To: thief@example.com"))
+        .unwrap();
+    // ...the owner resets the password...
+    forgot(&app, "user@example.com").await;
+    let reset = messages(&dir, 3)
+        .await
+        .into_iter()
+        .find(|m| m.contains("/password/reset/"))
+        .unwrap();
+    let r = send(
+        &app,
+        post_form(&link(&reset, "/password/reset/"), &[("new_password", "owner-new-pass")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // ...and the move is off.
+    let r = send(&app, get(&link(&change, "/account/email/confirm/"))).await;
+    assert_eq!(r.status, 400);
+    let r = send(
+        &app,
+        post_form(
+            "/login",
+            &[("username", "user@example.com"), ("password", "owner-new-pass")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[actix_web::test]
+async fn signing_up_again_before_verifying_sends_a_new_link() {
+    let (demo, dir) = demo_with_mail("again").await;
+    let app = atest::init_service(demo.app()).await;
+    sign_up(&app, "late@example.com", "late-person-pass").await;
+    let first = link(&messages(&dir, 1).await[0], "/signup/verify/");
+    let r = sign_up(&app, "late@example.com", "other-password").await;
+    assert_eq!(r.status, 200);
+    let sent = messages(&dir, 2).await;
+    let second = link(&sent[1], "/signup/verify/");
+    assert_ne!(first, second);
+    assert_eq!(send(&app, get(&first)).await.status, 400, "superseded");
+    assert_eq!(send(&app, get(&second)).await.status, StatusCode::SEE_OTHER);
+    login_as(&app, "late@example.com", "late-person-pass").await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -428,13 +428,14 @@ where
             .valid_link(token, Purpose::PasswordReset)
             .await?
             .ok_or(AccountError::InvalidLink)?;
-        let user = self.reset_user(&stored).await?;
+        let user = self.bound_user(&stored).await?;
         drop(user);
         Ok(())
     }
 
-    /// The active user a reset link is for, when it is bound to their current password.
-    async fn reset_user(&self, stored: &LinkToken) -> Result<P::User, AccountError> {
+    /// The active user a link is for, when it is bound to their current password and security
+    /// stamp (reset and address-change links are).
+    async fn bound_user(&self, stored: &LinkToken) -> Result<P::User, AccountError> {
         let inner = &*self.inner;
         let user = inner
             .logins
@@ -465,7 +466,7 @@ where
             .valid_link(token, Purpose::PasswordReset)
             .await?
             .ok_or(AccountError::InvalidLink)?;
-        let user = match self.reset_user(&stored).await {
+        let user = match self.bound_user(&stored).await {
             Ok(user) => user,
             Err(err) => {
                 if matches!(err, AccountError::InvalidLink) {
@@ -479,6 +480,8 @@ where
             }
         };
         inner.policy.check(new_password)?;
+        // Hashed before the link is used up: a saturated hasher leaves the link working.
+        let hash = inner.logins.hasher().hash(new_password).await?;
         if !inner
             .links
             .consume_dyn(&secret.selector, &stored.validator_hash)
@@ -486,7 +489,6 @@ where
         {
             return Err(AccountError::InvalidLink);
         }
-        let hash = inner.logins.hasher().hash(new_password).await?;
         if !inner.logins.provider().update_password_hash(&user, &hash).await? {
             return Err(AccountError::Internal(
                 "the user provider cannot store password hashes".into(),
@@ -496,10 +498,9 @@ where
         if let Err(err) = inner.logins.end_every_session(&user_id).await {
             tracing::error!(user.id = %user_id, error.display = %err, "could not end the user's sessions after a password reset");
         }
-        inner
-            .links
-            .delete_user_dyn(&user_id, Some(Purpose::PasswordReset.as_str()), None)
-            .await?;
+        // Every other link of the user goes too: an address change someone asked for with the
+        // old password among them.
+        inner.links.delete_user_dyn(&user_id, None, None).await?;
         if crate::session_state::session_user_id(req).as_deref() == Some(user_id.as_str()) {
             crate::login::logout(req);
         }
@@ -517,7 +518,9 @@ where
     /// Signs up a new account: checks the address and the password, hashes it (off the
     /// workers), creates the account unverified and mails it a verification link. An address
     /// that has an account already gets the same answer, after the same work, and a notice
-    /// ("someone tried to sign up with your address") instead. `name` is the display name (the
+    /// ("someone tried to sign up with your address") instead; an account that was never
+    /// verified gets a new verification link (the way to ask for one again; the password given
+    /// is not used). `name` is the display name (the
     /// address's local part when empty).
     ///
     /// # Errors
@@ -555,10 +558,20 @@ where
                 tracing::info!(user.id = %user.id(), "account created; verification link issued");
                 self.post(inner.mail.verify(&address, &token));
             }
-            None => {
-                tracing::info!(address.tag = %inner.logins.secret().log_tag(&address), "sign-up with a taken address");
-                self.post(inner.mail.taken(&address));
-            }
+            None => match inner.logins.provider().find_by_username(&address).await? {
+                // Signed up before and never verified: a fresh link (the older one is superseded).
+                Some(user) if user.is_active() && !user.is_verified() => {
+                    let token = self
+                        .issue(Purpose::VerifyEmail, &user.id(), String::new(), String::new())
+                        .await?;
+                    tracing::info!(user.id = %user.id(), "sign-up again before verifying; a new verification link issued");
+                    self.post(inner.mail.verify(&address, &token));
+                }
+                _ => {
+                    tracing::info!(address.tag = %inner.logins.secret().log_tag(&address), "sign-up with a taken address");
+                    self.post(inner.mail.taken(&address));
+                }
+            },
         }
         Ok(())
     }
@@ -595,8 +608,10 @@ where
         let inner = &*self.inner;
         let address = normalize_address(new_email).ok_or(AccountError::InvalidAddress)?;
         inner.logins.check_current_password(req, user, password).await?;
+        // Bound to the password: a password change or a reset cancels the move.
+        let binding = inner.logins.secret().link_binding(user);
         let token = self
-            .issue(Purpose::ChangeEmail, &user.id(), String::new(), address.clone())
+            .issue(Purpose::ChangeEmail, &user.id(), binding, address.clone())
             .await?;
         tracing::info!(user.id = %user.id(), "address change link issued");
         self.post(inner.mail.change_email(&address, &token));
@@ -614,6 +629,7 @@ where
     /// the address meanwhile), [`AccountError::Provider`].
     pub async fn confirm_email_change(&self, token: &str) -> Result<(), AccountError> {
         let stored = self.take_link(token, Purpose::ChangeEmail).await?;
+        self.bound_user(&stored).await?;
         if !self
             .inner
             .logins
