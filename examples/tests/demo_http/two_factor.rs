@@ -125,6 +125,10 @@ async fn enrolment_shows_a_secret_and_needs_a_valid_first_code() {
     let uri = element_text(&html, "totp-uri");
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
     assert!(uri.contains(&format!("secret={first_secret}")), "{uri}");
+    assert!(
+        uri.contains("&issuer=imia%20demo&"),
+        "the URI as it is, not HTML-escaped: {uri}"
+    );
     let first_secret = TotpSecret::from_base32(&first_secret).unwrap();
 
     // Setting up again replaces the secret: the first one's codes no longer confirm.

@@ -204,9 +204,19 @@ fn enrolment_body(enrolment: &Enrolment) -> String {
         // The SVG is made by the library from the URI: no user input.
         enrolment.qr_svg(),
         escape(&enrolment.secret_base32()),
-        escape(enrolment.uri()),
+        uri_text(enrolment.uri()),
         confirm_form()
     )
+}
+
+/// The URI as the text of an element: as it is, so that the page's source holds it verbatim (its
+/// `&`s are followed by names no HTML character reference has, so browsers read them as `&`);
+/// escaped when it holds anything but the characters of a percent-encoded `otpauth` URI.
+fn uri_text(uri: &str) -> String {
+    let plain = uri
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"%-._~:/?=&".contains(&b));
+    if plain { uri.to_owned() } else { escape(uri) }
 }
 
 fn confirm_form() -> &'static str {
