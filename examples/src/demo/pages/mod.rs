@@ -95,7 +95,8 @@ pub async fn home(token: UserToken) -> HttpResponse {
             escape(&token.display_name())
         )
     } else {
-        "<p id=\"user\">You are not logged in.</p>\n<p><a href=\"/login\">Log in</a></p>".to_owned()
+        "<p id=\"user\">You are not logged in.</p>\n<p><a href=\"/login\">Log in</a> · <a href=\"/signup\">Sign up</a></p>"
+            .to_owned()
     };
     page(HttpResponse::Ok(), "imia demo", &format!("{banner}{body}"))
 }
